@@ -1,0 +1,69 @@
+# zl-overlay — root build. `make` builds build/bin/*, `make test` runs every test, `make bench` the benchmarks.
+CC       ?= cc
+CFLAGS   ?= -O2 -g
+WARN     := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wno-unused-parameter
+STD      := -std=gnu11 -D_GNU_SOURCE -fno-strict-aliasing
+INC      := -Isrc
+LIBS     := -lsodium -lcrypto -lb2 -lmnl
+BUILD    ?= build
+
+CORE_SRC := $(wildcard src/wg/core/*.c)
+IO_SRC   := $(wildcard src/wg/io/*.c)
+LIB_SRC  := $(CORE_SRC) $(IO_SRC)
+UNIT_SRC := $(wildcard tests/unit/test_*.c)
+
+LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
+LIB      := $(BUILD)/lib/libzlwg.a
+BINS     := $(BUILD)/bin/zl-wg
+UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/test/%)
+
+.PHONY: all test unit unit-asan e2e bench demo clean deps fuzz
+all: $(BINS)
+
+$(BUILD)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(STD) $(CFLAGS) $(WARN) $(INC) -MMD -MP -c $< -o $@
+
+$(LIB): $(LIB_OBJ)
+	@mkdir -p $(dir $@)
+	rm -f $@ && ar rcs $@ $^
+
+$(BUILD)/bin/zl-wg: $(BUILD)/obj/src/cmd/zl-wg/main.o $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -o $@ $^ $(LIBS) -lpthread
+
+$(BUILD)/test/%: $(BUILD)/obj/tests/unit/%.o $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -o $@ $^ $(LIBS) -lpthread
+
+-include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)
+
+# Installs the Debian packages the build and the tests need (only when root and something is missing).
+deps:
+	@scripts/install-deps.sh
+
+unit: $(UNIT_BIN)
+	@scripts/run-unit.sh $(UNIT_BIN)
+
+# The same unit tests, built separately under AddressSanitizer and UndefinedBehaviorSanitizer.
+unit-asan:
+	@$(MAKE) --no-print-directory BUILD=build/asan CC=clang \
+	  CFLAGS="-O1 -g -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer" unit
+
+e2e: all
+	@tests/e2e/run-all.sh
+
+test: deps
+	@$(MAKE) --no-print-directory all
+	@$(MAKE) --no-print-directory unit
+	@$(MAKE) --no-print-directory unit-asan
+	@$(MAKE) --no-print-directory e2e
+
+bench: deps all
+	@bench/run.sh
+
+demo: deps all
+	@scripts/demo.sh
+
+clean:
+	rm -rf build
