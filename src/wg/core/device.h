@@ -93,6 +93,8 @@ uint16_t wg_device_get_listen_port(const struct wg_device *dev);
 int wg_device_set_fwmark(struct wg_device *dev, uint32_t mark);
 uint32_t wg_device_get_fwmark(const struct wg_device *dev);
 void wg_device_get_counters(const struct wg_device *dev, struct wg_device_counters *out);
+/* The TUN device's MTU: plaintext is padded to a multiple of 16 but never beyond it (default 1420). */
+void wg_device_set_mtu(struct wg_device *dev, unsigned mtu);
 
 struct wg_peer *wg_device_find_peer(struct wg_device *dev, const uint8_t public_key[WG_KEY_LEN]);
 /* Creates a peer. NULL with *err = -EEXIST (already there), -EINVAL (our own public key) or -ENOMEM. */

@@ -1,0 +1,110 @@
+/* Private structures of the device, shared by device.c (configuration), keypairs.c, send.c and
+ * receive.c. Nothing outside src/wg/core includes this. */
+#ifndef WG_DEVICE_INTERNAL_H
+#define WG_DEVICE_INTERNAL_H
+#include "wg/core/allowedips.h"
+#include "wg/core/cookie.h"
+#include "wg/core/device.h"
+#include "wg/core/index_table.h"
+#include "wg/core/noise.h"
+#include "wg/core/ratelimiter.h"
+#include "wg/core/replay.h"
+#include "wg/core/timers.h"
+#include "wg/core/crypto.h"
+
+#define container_of(ptr, type, member) ((type *)((char *)(ptr) - offsetof(type, member)))
+
+/* One session's transport keys. Allocated when a handshake completes, owned by its peer's slot
+ * (next/current/previous) and freed (wiped) when rotated out or when keys are zeroed. */
+struct wg_keypair {
+	struct wg_peer *peer;
+	struct wg_index_entry entry;   /* our (receiver) index -> this keypair */
+	struct wg_aead_key sending, receiving;
+	struct wg_replay replay;
+	uint64_t sending_counter;
+	uint64_t birth_ns;
+	uint32_t remote_index;
+	bool is_initiator;
+};
+
+/* A packet queued while the peer has no usable session. */
+struct wg_staged {
+	size_t len;
+	uint8_t data[];
+};
+
+struct wg_peer {
+	struct wg_device *dev;
+	struct wg_peer *order_prev, *order_next;  /* creation order, for listing */
+	struct wg_peer *hash_next;                /* public-key hash chain */
+	uint64_t internal_id;                     /* names the peer in logs; never the key */
+
+	struct wg_handshake handshake;
+	struct wg_index_entry handshake_entry;    /* index of our pending initiation/response */
+	struct wg_cookie_maker cookie;
+	struct wg_keypair *next_keypair;          /* responder's, until the initiator confirms it */
+	struct wg_keypair *current_keypair;
+	struct wg_keypair *previous_keypair;
+	struct wg_timers timers;
+	struct wg_allowedips_owner allowed_ips;
+
+	struct wg_endpoint endpoint;
+	uint64_t last_sent_handshake_ns;          /* 0 = never; initiations are spaced REKEY_TIMEOUT */
+	uint64_t last_handshake_wall_ns;
+	uint64_t rx_bytes, tx_bytes;
+
+	struct wg_staged *staged[WG_MAX_STAGED_PACKETS];
+	unsigned staged_head, staged_count;       /* ring buffer, oldest at head */
+};
+
+struct wg_device {
+	struct wg_io_ops ops;
+	struct wg_static_identity identity;
+	struct wg_cookie_checker cookie_checker;
+	struct wg_ratelimiter *ratelimiter;
+	struct wg_allowedips *allowed_ips;
+	struct wg_index_table indices;
+
+	struct wg_peer *order_first, *order_last;
+	struct wg_peer **peer_buckets;            /* public key -> peer, keyed hash */
+	size_t peer_bucket_count, peer_count;
+	uint8_t peer_hash_key[16];
+	uint64_t next_internal_id;
+
+	uint16_t listen_port;
+	uint32_t fwmark;
+	unsigned mtu;
+
+	/* "Under load": entered when handshakes arrive faster than handshake_load_threshold per second,
+	 * or when the I/O layer says so; left a second after the last such moment. */
+	uint64_t under_load_until_ns;
+	uint64_t handshake_window_start_ns;
+	uint32_t handshakes_in_window;
+	uint32_t handshake_load_threshold;
+
+	struct wg_device_counters counters;
+	/* Separate buffers: a received packet can trigger sends (staged data after a confirmation) while its
+	 * plaintext is still waiting to be delivered. */
+	uint8_t tx_scratch[WG_MAX_PACKET + WG_DATA_OVERHEAD + WG_PADDING_MULTIPLE];
+	uint8_t rx_scratch[WG_MAX_PACKET + WG_DATA_OVERHEAD];
+};
+
+static inline uint64_t wg_now(const struct wg_device *dev) { return dev->ops.mono_ns(dev->ops.ctx); }
+static inline void wg_count_drop(struct wg_device *dev, enum wg_drop_reason r) { dev->counters.dropped[r]++; }
+static inline uint64_t wg_jitter(void) { return wg_random_below(WG_REKEY_TIMEOUT_JITTER_MAX); }
+
+/* keypairs.c */
+bool wg_keypair_install(struct wg_peer *peer, const struct wg_session_keys *keys, uint64_t now);
+/* The responder's next keypair becomes current on the first packet received with it. True if rotated. */
+bool wg_keypair_confirm(struct wg_peer *peer, struct wg_keypair *kp);
+void wg_keypairs_clear(struct wg_peer *peer);
+bool wg_keypair_usable_for_sending(const struct wg_keypair *kp, uint64_t now);
+bool wg_keypair_expired_for_receiving(const struct wg_keypair *kp, uint64_t now);
+
+/* send.c */
+void wg_send_handshake_initiation(struct wg_peer *peer, bool is_retry);
+void wg_send_keepalive(struct wg_peer *peer);
+void wg_send_staged(struct wg_peer *peer);
+void wg_staged_purge(struct wg_peer *peer);
+void wg_send_datagram(struct wg_peer *peer, const uint8_t *data, size_t len, uint8_t dscp);
+#endif

@@ -1,0 +1,217 @@
+/* Everything the device sends: handshake initiations, responses' data path counterpart (transport data
+ * and keepalives), and the staging of packets while no session is usable. */
+#include <stdlib.h>
+#include <string.h>
+#include "wg/core/device_internal.h"
+
+static bool has_endpoint(const struct wg_peer *peer) { return peer->endpoint.addr.sa.sa_family != 0; }
+
+void wg_send_datagram(struct wg_peer *peer, const uint8_t *data, size_t len, uint8_t dscp)
+{
+	struct wg_device *dev = peer->dev;
+
+	if (!has_endpoint(peer)) {
+		wg_count_drop(dev, WG_DROP_NO_ENDPOINT);
+		return;
+	}
+	/* Counted as sent even if the socket later fails: like the kernel, tx counts what we emitted. */
+	if (dev->ops.send_udp(dev->ops.ctx, &peer->endpoint, data, len, dscp) == 0)
+		peer->tx_bytes += len;
+}
+
+void wg_send_handshake_initiation(struct wg_peer *peer, bool is_retry)
+{
+	struct wg_device *dev = peer->dev;
+	uint64_t now = wg_now(dev);
+	struct wg_msg_initiation msg;
+	uint8_t timestamp[WG_TIMESTAMP_LEN];
+
+	if (!is_retry)
+		peer->timers.handshake_attempts = 0;
+	/* At most one initiation per REKEY_TIMEOUT, whatever asks for it. */
+	if (peer->last_sent_handshake_ns && now - peer->last_sent_handshake_ns < WG_REKEY_TIMEOUT)
+		return;
+	if (!dev->identity.has_identity || !has_endpoint(peer))
+		return;
+	if (!wg_index_table_insert_new(&dev->indices, &peer->handshake_entry, WG_INDEX_HANDSHAKE, peer))
+		return;
+	wg_tai64n(timestamp, dev->ops.wall_ns(dev->ops.ctx));
+	if (!wg_noise_create_initiation(&peer->handshake, &dev->identity, peer->handshake_entry.index, timestamp, &msg)) {
+		wg_index_table_remove(&dev->indices, &peer->handshake_entry);
+		return;
+	}
+	wg_cookie_add_macs(&peer->cookie, &msg, sizeof(msg), now);
+	peer->last_sent_handshake_ns = now;
+	dev->counters.handshakes_initiated++;
+	wg_timers_any_authenticated_packet_traversal(&peer->timers, now);
+	wg_timers_any_authenticated_packet_sent(&peer->timers);
+	wg_send_datagram(peer, (const uint8_t *)&msg, sizeof(msg), WG_HANDSHAKE_DSCP);
+	wg_timers_handshake_initiated(&peer->timers, now, wg_jitter());
+}
+
+static size_t padded_length(size_t len, unsigned mtu)
+{
+	size_t padded = (len + WG_PADDING_MULTIPLE - 1) & ~(size_t)(WG_PADDING_MULTIPLE - 1);
+
+	/* Padding never pushes a packet that fits the MTU beyond it. */
+	if (mtu && len <= mtu && padded > mtu)
+		padded = mtu;
+	return padded;
+}
+
+/* Encrypts one plaintext packet (len 0 = keepalive) with the current session and sends it. */
+static void send_with_keypair(struct wg_peer *peer, struct wg_keypair *kp, const uint8_t *packet, size_t len, uint64_t now)
+{
+	struct wg_device *dev = peer->dev;
+	uint8_t *out = dev->tx_scratch;
+	size_t padded = padded_length(len, dev->mtu);
+	uint64_t counter = kp->sending_counter++;
+
+	wg_put_le32(out, WG_MSG_DATA);
+	wg_put_le32(out + 4, kp->remote_index);
+	wg_put_le64(out + 8, counter);
+	memcpy(out + WG_DATA_HEADER_LEN, packet, len);
+	memset(out + WG_DATA_HEADER_LEN + len, 0, padded - len);
+	if (!wg_aead_key_seal(&kp->sending, counter, out + WG_DATA_HEADER_LEN, out + WG_DATA_HEADER_LEN, padded))
+		return;
+	wg_send_datagram(peer, out, WG_DATA_OVERHEAD + padded, 0);
+	wg_timers_any_authenticated_packet_traversal(&peer->timers, now);
+	wg_timers_any_authenticated_packet_sent(&peer->timers);
+	if (len)
+		wg_timers_data_sent(&peer->timers, now, wg_jitter());
+}
+
+/* The initiator renews a session before it ages out or its counter runs high. */
+static void keep_key_fresh_on_send(struct wg_peer *peer, const struct wg_keypair *kp, uint64_t now)
+{
+	if (kp->sending_counter > WG_REKEY_AFTER_MESSAGES ||
+	    (kp->is_initiator && now - kp->birth_ns >= WG_REKEY_AFTER_TIME))
+		wg_send_handshake_initiation(peer, false);
+}
+
+static void stage(struct wg_peer *peer, const uint8_t *packet, size_t len)
+{
+	struct wg_staged *s;
+	unsigned slot;
+
+	if (peer->staged_count == WG_MAX_STAGED_PACKETS) {
+		/* Full: the oldest packet is the least useful one, drop it. */
+		free(peer->staged[peer->staged_head]);
+		peer->staged_head = (peer->staged_head + 1) % WG_MAX_STAGED_PACKETS;
+		peer->staged_count--;
+		wg_count_drop(peer->dev, WG_DROP_STAGED_OVERFLOW);
+	}
+	s = malloc(sizeof(*s) + len);
+	if (!s)
+		return;
+	s->len = len;
+	memcpy(s->data, packet, len);
+	slot = (peer->staged_head + peer->staged_count) % WG_MAX_STAGED_PACKETS;
+	peer->staged[slot] = s;
+	peer->staged_count++;
+}
+
+void wg_staged_purge(struct wg_peer *peer)
+{
+	while (peer->staged_count) {
+		free(peer->staged[peer->staged_head]);
+		peer->staged[peer->staged_head] = NULL;
+		peer->staged_head = (peer->staged_head + 1) % WG_MAX_STAGED_PACKETS;
+		peer->staged_count--;
+	}
+	peer->staged_head = 0;
+}
+
+void wg_send_staged(struct wg_peer *peer)
+{
+	uint64_t now = wg_now(peer->dev);
+	struct wg_keypair *kp = peer->current_keypair;
+
+	if (!peer->staged_count)
+		return;
+	if (!wg_keypair_usable_for_sending(kp, now)) {
+		wg_send_handshake_initiation(peer, false);
+		return;
+	}
+	while (peer->staged_count) {
+		struct wg_staged *s = peer->staged[peer->staged_head];
+
+		peer->staged[peer->staged_head] = NULL;
+		peer->staged_head = (peer->staged_head + 1) % WG_MAX_STAGED_PACKETS;
+		peer->staged_count--;
+		send_with_keypair(peer, kp, s->data, s->len, now);
+		free(s);
+	}
+	keep_key_fresh_on_send(peer, kp, now);
+}
+
+void wg_send_keepalive(struct wg_peer *peer)
+{
+	uint64_t now = wg_now(peer->dev);
+	struct wg_keypair *kp = peer->current_keypair;
+
+	if (peer->staged_count) {
+		wg_send_staged(peer);
+		return;
+	}
+	if (!wg_keypair_usable_for_sending(kp, now)) {
+		wg_send_handshake_initiation(peer, false);
+		return;
+	}
+	send_with_keypair(peer, kp, NULL, 0, now);
+	keep_key_fresh_on_send(peer, kp, now);
+}
+
+/* Destination address of an IPv4/IPv6 packet; false when the header is not plausible. */
+static bool packet_destination(const uint8_t *packet, size_t len, int *family, const uint8_t **dst)
+{
+	if (len >= 20 && packet[0] >> 4 == 4) {
+		*family = AF_INET;
+		*dst = packet + 16;
+		return true;
+	}
+	if (len >= 40 && packet[0] >> 4 == 6) {
+		*family = AF_INET6;
+		*dst = packet + 24;
+		return true;
+	}
+	return false;
+}
+
+void wg_device_tun_input(struct wg_device *dev, const uint8_t *packet, size_t len)
+{
+	struct wg_allowedips_owner *owner;
+	struct wg_peer *peer;
+	struct wg_keypair *kp;
+	const uint8_t *dst;
+	uint64_t now;
+	int family;
+
+	if (len > WG_MAX_PACKET || !packet_destination(packet, len, &family, &dst)) {
+		wg_count_drop(dev, WG_DROP_BAD_INNER);
+		return;
+	}
+	owner = wg_allowedips_lookup(dev->allowed_ips, family, dst);
+	if (!owner) {
+		wg_count_drop(dev, WG_DROP_NO_ROUTE);
+		return;
+	}
+	peer = container_of(owner, struct wg_peer, allowed_ips);
+	if (!dev->identity.has_identity) {
+		wg_count_drop(dev, WG_DROP_NO_IDENTITY);
+		return;
+	}
+	if (!has_endpoint(peer)) {
+		wg_count_drop(dev, WG_DROP_NO_ENDPOINT);
+		return;
+	}
+	now = wg_now(dev);
+	kp = peer->current_keypair;
+	if (peer->staged_count || !wg_keypair_usable_for_sending(kp, now)) {
+		stage(peer, packet, len);
+		wg_send_staged(peer);
+		return;
+	}
+	send_with_keypair(peer, kp, packet, len, now);
+	keep_key_fresh_on_send(peer, kp, now);
+}
