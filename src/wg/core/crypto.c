@@ -1,0 +1,351 @@
+/* Adapters from the crypto libraries to the shapes WireGuard needs. Which library backs what:
+ *   libsodium  X25519, ChaCha20-Poly1305 one-shot and small data packets, XChaCha20-Poly1305, randomness,
+ *              constant-time compare, wiping;
+ *   libb2      BLAKE2s (plain and keyed);
+ *   OpenSSL    HMAC-BLAKE2s (EVP_MAC, one context per thread) and ChaCha20-Poly1305 for large data
+ *              packets (one EVP context per key, only the nonce re-set per packet).
+ * The figures behind the split are in docs/crypto-choice.md. */
+#include "wg/core/crypto.h"
+
+#include <blake2.h>
+#include <limits.h>
+#include <openssl/core_names.h>
+#include <openssl/evp.h>
+#include <pthread.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+enum {
+	NONCE_LEN = 12,
+	/* Below this plaintext size libsodium's one-shot call beats OpenSSL's EVP path, above it OpenSSL's
+	 * vectorized ChaCha20 wins by up to 2x (docs/crypto-choice.md). */
+	AEAD_OPENSSL_MIN_LEN = 1024,
+	/* The kernel's granularity for the TAI64N nanoseconds: 2^24 ns (16.8 ms) hides fine timing yet stays
+	 * below the 20 ms minimum between accepted initiations, so two initiations that far apart always carry
+	 * strictly increasing timestamps. */
+	TAI64N_NS_GRANULARITY = 1 << 24,
+};
+
+/* A library call that cannot fail with valid arguments did: continuing could emit wrong keys or
+ * unauthenticated data, so stop. */
+static void __attribute__((noreturn)) crypto_fatal(const char *what)
+{
+	fprintf(stderr, "zl-wg: fatal crypto library failure in %s\n", what);
+	abort();
+}
+
+/* ---- HMAC-BLAKE2s: one EVP_MAC_CTX per thread, re-keyed per call (half the cost of HMAC()). ---- */
+
+static pthread_once_t hmac_once = PTHREAD_ONCE_INIT;
+static EVP_MAC *hmac_alg;
+static pthread_key_t hmac_ctx_key;           /* frees a thread's context when the thread exits */
+static __thread EVP_MAC_CTX *hmac_ctx;
+
+static void hmac_ctx_free(void *ctx)
+{
+	EVP_MAC_CTX_free(ctx);
+}
+
+static void hmac_global_init(void)
+{
+	hmac_alg = EVP_MAC_fetch(NULL, OSSL_MAC_NAME_HMAC, NULL);
+	if (pthread_key_create(&hmac_ctx_key, hmac_ctx_free) != 0)
+		crypto_fatal("pthread_key_create");
+}
+
+static EVP_MAC_CTX *hmac_thread_ctx(void)
+{
+	if (hmac_ctx)
+		return hmac_ctx;
+	pthread_once(&hmac_once, hmac_global_init);
+	if (!hmac_alg)
+		crypto_fatal("EVP_MAC_fetch(HMAC)");
+	EVP_MAC_CTX *ctx = EVP_MAC_CTX_new(hmac_alg);
+	char digest[] = "BLAKE2S-256";
+	OSSL_PARAM params[] = {
+		OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, digest, 0),
+		OSSL_PARAM_construct_end(),
+	};
+	if (!ctx || !EVP_MAC_CTX_set_params(ctx, params))
+		crypto_fatal("EVP_MAC_CTX_new(HMAC-BLAKE2s)");
+	pthread_setspecific(hmac_ctx_key, ctx);
+	hmac_ctx = ctx;
+	return ctx;
+}
+
+static void hmac_compute(uint8_t out[WG_HASH_LEN], const void *key, size_t keylen, const void *in, size_t inlen)
+{
+	EVP_MAC_CTX *ctx = hmac_thread_ctx();
+	size_t outlen = 0;
+	if (!EVP_MAC_init(ctx, key, keylen, NULL) || (inlen && !EVP_MAC_update(ctx, in, inlen)) ||
+	    !EVP_MAC_final(ctx, out, &outlen, WG_HASH_LEN) || outlen != WG_HASH_LEN)
+		crypto_fatal("HMAC-BLAKE2s");
+}
+
+/* The reused context keeps the last key's inner and outer states; re-keying it with a constant key
+ * overwrites them so no chaining-key material outlives the call. */
+static void hmac_scrub(void)
+{
+	static const uint8_t zero_key[WG_HASH_LEN];
+	if (!EVP_MAC_init(hmac_thread_ctx(), zero_key, sizeof(zero_key), NULL))
+		crypto_fatal("HMAC-BLAKE2s scrub");
+}
+
+bool wg_crypto_init(void)
+{
+	if (sodium_init() < 0)
+		return false;
+	pthread_once(&hmac_once, hmac_global_init);
+	return hmac_alg != NULL;
+}
+
+/* ---- Randomness, comparison, wiping ---- */
+
+void wg_random_bytes(void *buf, size_t len)
+{
+	randombytes_buf(buf, len);
+}
+
+uint32_t wg_random_u32(void)
+{
+	return randombytes_random();
+}
+
+uint64_t wg_random_below(uint64_t bound)
+{
+	if (bound <= 1)
+		return 0;
+	if (bound <= UINT32_MAX)
+		return randombytes_uniform((uint32_t)bound);
+	/* Rejection sampling: drop the top partial range so every residue is equally likely. */
+	uint64_t limit = UINT64_MAX - UINT64_MAX % bound, v;
+	do
+		randombytes_buf(&v, sizeof(v));
+	while (v >= limit);
+	return v % bound;
+}
+
+bool wg_ct_equal(const void *a, const void *b, size_t len)
+{
+	return sodium_memcmp(a, b, len) == 0;
+}
+
+bool wg_ct_is_zero(const void *a, size_t len)
+{
+	return sodium_is_zero(a, len) == 1;
+}
+
+void wg_wipe(void *buf, size_t len)
+{
+	sodium_memzero(buf, len);
+}
+
+/* ---- BLAKE2s, HMAC, HKDF ---- */
+
+void wg_blake2s(uint8_t *out, size_t outlen, const void *in, size_t inlen, const void *key, size_t keylen)
+{
+	if (blake2s(out, in, key, outlen, inlen, keylen) != 0)
+		crypto_fatal("blake2s");
+}
+
+void wg_blake2s_concat(uint8_t out[WG_HASH_LEN], const void *a, size_t alen, const void *b, size_t blen)
+{
+	blake2s_state s;
+	/* Streaming, so out may alias a or b: it is written only after both were absorbed. */
+	if (blake2s_init(&s, WG_HASH_LEN) != 0 || blake2s_update(&s, a, alen) != 0 ||
+	    blake2s_update(&s, b, blen) != 0 || blake2s_final(&s, out, WG_HASH_LEN) != 0)
+		crypto_fatal("blake2s_concat");
+	wg_wipe(&s, sizeof(s));
+}
+
+void wg_hmac_blake2s(uint8_t out[WG_HASH_LEN], const void *key, size_t keylen, const void *in, size_t inlen)
+{
+	hmac_compute(out, key, keylen, in, inlen);
+	hmac_scrub();
+}
+
+void wg_kdf(uint8_t *t1, uint8_t *t2, uint8_t *t3, const uint8_t ck[WG_HASH_LEN], const void *in, size_t inlen)
+{
+	uint8_t prk[WG_HASH_LEN], t[3][WG_HASH_LEN], block[WG_HASH_LEN + 1];
+	int n = t3 ? 3 : t2 ? 2 : t1 ? 1 : 0;
+
+	/* Extract, then expand: t_i = HMAC(prk, t_{i-1} || i) with t_0 empty. Results are staged locally and
+	 * copied out last, so an output may alias ck or in. */
+	hmac_compute(prk, ck, WG_HASH_LEN, in, inlen);
+	for (int i = 0; i < n; i++) {
+		size_t blen = 0;
+		if (i > 0) {
+			memcpy(block, t[i - 1], WG_HASH_LEN);
+			blen = WG_HASH_LEN;
+		}
+		block[blen++] = (uint8_t)(i + 1);
+		hmac_compute(t[i], prk, WG_HASH_LEN, block, blen);
+	}
+	hmac_scrub();
+	uint8_t *outs[3] = { t1, t2, t3 };
+	for (int i = 0; i < n; i++)
+		if (outs[i])
+			memcpy(outs[i], t[i], WG_HASH_LEN);
+	wg_wipe(prk, sizeof(prk));
+	wg_wipe(t, sizeof(t));
+	wg_wipe(block, sizeof(block));
+}
+
+/* ---- X25519 ---- */
+
+bool wg_x25519(uint8_t out[WG_KEY_LEN], const uint8_t scalar[WG_KEY_LEN], const uint8_t point[WG_KEY_LEN])
+{
+	/* libsodium refuses (returns -1) when the shared secret is all zero, i.e. point has low order. */
+	if (crypto_scalarmult_curve25519(out, scalar, point) != 0) {
+		wg_wipe(out, WG_KEY_LEN);
+		return false;
+	}
+	return true;
+}
+
+void wg_x25519_public(uint8_t pub[WG_KEY_LEN], const uint8_t priv[WG_KEY_LEN])
+{
+	if (crypto_scalarmult_curve25519_base(pub, priv) != 0)
+		crypto_fatal("x25519 base");
+}
+
+void wg_clamp_private_key(uint8_t key[WG_KEY_LEN])
+{
+	key[0] &= 248;
+	key[31] = (uint8_t)((key[31] & 127) | 64);
+}
+
+void wg_x25519_generate(uint8_t priv[WG_KEY_LEN], uint8_t pub[WG_KEY_LEN])
+{
+	wg_random_bytes(priv, WG_KEY_LEN);
+	wg_clamp_private_key(priv);
+	wg_x25519_public(pub, priv);
+}
+
+/* ---- ChaCha20-Poly1305 ---- */
+
+/* WireGuard's 96-bit nonce: 32 zero bits, then the 64-bit counter little-endian. */
+static void make_nonce(uint8_t nonce[NONCE_LEN], uint64_t counter)
+{
+	memset(nonce, 0, 4);
+	wg_put_le64(nonce + 4, counter);
+}
+
+void wg_aead_seal(uint8_t *dst, const uint8_t *src, size_t srclen, const uint8_t *ad, size_t adlen,
+		  uint64_t counter, const uint8_t key[WG_KEY_LEN])
+{
+	uint8_t nonce[NONCE_LEN];
+	make_nonce(nonce, counter);
+	crypto_aead_chacha20poly1305_ietf_encrypt(dst, NULL, src, srclen, ad, adlen, NULL, nonce, key);
+}
+
+bool wg_aead_open(uint8_t *dst, const uint8_t *src, size_t srclen, const uint8_t *ad, size_t adlen,
+		  uint64_t counter, const uint8_t key[WG_KEY_LEN])
+{
+	uint8_t nonce[NONCE_LEN];
+	if (srclen < WG_AEAD_TAG_LEN)
+		return false;
+	make_nonce(nonce, counter);
+	return crypto_aead_chacha20poly1305_ietf_decrypt(dst, NULL, NULL, src, srclen, ad, adlen, nonce, key) == 0;
+}
+
+void wg_xaead_seal(uint8_t *dst, const uint8_t *src, size_t srclen, const uint8_t *ad, size_t adlen,
+		   const uint8_t nonce[WG_COOKIE_NONCE_LEN], const uint8_t key[WG_KEY_LEN])
+{
+	crypto_aead_xchacha20poly1305_ietf_encrypt(dst, NULL, src, srclen, ad, adlen, NULL, nonce, key);
+}
+
+bool wg_xaead_open(uint8_t *dst, const uint8_t *src, size_t srclen, const uint8_t *ad, size_t adlen,
+		   const uint8_t nonce[WG_COOKIE_NONCE_LEN], const uint8_t key[WG_KEY_LEN])
+{
+	if (srclen < WG_AEAD_TAG_LEN)
+		return false;
+	return crypto_aead_xchacha20poly1305_ietf_decrypt(dst, NULL, NULL, src, srclen, ad, adlen, nonce, key) == 0;
+}
+
+/* ---- Prepared per-keypair AEAD for the data path ---- */
+
+bool wg_aead_key_init(struct wg_aead_key *k, const uint8_t key[WG_KEY_LEN])
+{
+	/* The key schedule is set once; each packet then only re-sets the nonce (and the direction). */
+	EVP_CIPHER_CTX *ctx = EVP_CIPHER_CTX_new();
+	if (!ctx || EVP_CipherInit_ex(ctx, EVP_chacha20_poly1305(), NULL, key, NULL, 1) != 1) {
+		EVP_CIPHER_CTX_free(ctx);
+		k->impl = NULL;
+		wg_wipe(k->key, sizeof(k->key));
+		return false;
+	}
+	memcpy(k->key, key, WG_KEY_LEN); /* the libsodium path for small packets keys from this copy */
+	k->impl = ctx;
+	return true;
+}
+
+void wg_aead_key_clear(struct wg_aead_key *k)
+{
+	EVP_CIPHER_CTX_free(k->impl); /* OpenSSL cleanses the cipher state on free */
+	k->impl = NULL;
+	wg_wipe(k->key, sizeof(k->key));
+}
+
+static bool evp_seal(EVP_CIPHER_CTX *ctx, const uint8_t nonce[NONCE_LEN], uint8_t *dst, const uint8_t *src,
+		     size_t len)
+{
+	int n = 0, fin = 0;
+	return EVP_CipherInit_ex(ctx, NULL, NULL, NULL, nonce, 1) == 1 &&
+	       EVP_CipherUpdate(ctx, dst, &n, src, (int)len) == 1 && EVP_CipherFinal_ex(ctx, dst + n, &fin) == 1 &&
+	       EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_AEAD_GET_TAG, WG_AEAD_TAG_LEN, dst + len) == 1;
+}
+
+static bool evp_open(EVP_CIPHER_CTX *ctx, const uint8_t nonce[NONCE_LEN], uint8_t *dst, const uint8_t *src,
+		     size_t plen)
+{
+	uint8_t tag[WG_AEAD_TAG_LEN];
+	int n = 0, fin = 0;
+	memcpy(tag, src + plen, sizeof(tag)); /* in place, src's tag must be read before dst is written */
+	return EVP_CipherInit_ex(ctx, NULL, NULL, NULL, nonce, 0) == 1 &&
+	       EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_AEAD_SET_TAG, WG_AEAD_TAG_LEN, tag) == 1 &&
+	       EVP_CipherUpdate(ctx, dst, &n, src, (int)plen) == 1 && EVP_CipherFinal_ex(ctx, dst + n, &fin) == 1;
+}
+
+bool wg_aead_key_seal(struct wg_aead_key *k, uint64_t counter, uint8_t *dst, const uint8_t *src, size_t len)
+{
+	uint8_t nonce[NONCE_LEN];
+	if (!k->impl || len > INT_MAX - WG_AEAD_TAG_LEN)
+		return false;
+	make_nonce(nonce, counter);
+	if (len >= AEAD_OPENSSL_MIN_LEN)
+		return evp_seal(k->impl, nonce, dst, src, len);
+	return crypto_aead_chacha20poly1305_ietf_encrypt_detached(dst, dst + len, NULL, src, len, NULL, 0, NULL,
+								   nonce, k->key) == 0;
+}
+
+bool wg_aead_key_open(struct wg_aead_key *k, uint64_t counter, uint8_t *dst, const uint8_t *src, size_t len)
+{
+	uint8_t nonce[NONCE_LEN];
+	if (!k->impl || len < WG_AEAD_TAG_LEN || len > INT_MAX)
+		return false;
+	size_t plen = len - WG_AEAD_TAG_LEN;
+	make_nonce(nonce, counter);
+	if (plen < AEAD_OPENSSL_MIN_LEN)
+		return crypto_aead_chacha20poly1305_ietf_decrypt_detached(dst, NULL, src, plen, src + plen, NULL, 0,
+									   nonce, k->key) == 0;
+	if (evp_open(k->impl, nonce, dst, src, plen))
+		return true;
+	/* OpenSSL decrypts before it checks the tag: never leave unauthenticated plaintext behind. */
+	wg_wipe(dst, plen);
+	return false;
+}
+
+/* ---- TAI64N ---- */
+
+void wg_tai64n(uint8_t out[WG_TIMESTAMP_LEN], uint64_t wall_ns)
+{
+	uint64_t secs = wall_ns / WG_NSEC_PER_SEC + (1ULL << 62) + 10;
+	uint32_t nsecs = (uint32_t)(wall_ns % WG_NSEC_PER_SEC) & ~(uint32_t)(TAI64N_NS_GRANULARITY - 1);
+	for (int i = 0; i < 8; i++)
+		out[i] = (uint8_t)(secs >> (56 - 8 * i));
+	for (int i = 0; i < 4; i++)
+		out[8 + i] = (uint8_t)(nsecs >> (24 - 8 * i));
+}
