@@ -358,15 +358,16 @@ static void test_keepalive_after_receiving_data(void)
 static void test_new_handshake_when_no_reply(void)
 {
 	pair_setup();
-	send_packet(0, 1, 60, 1);
+	send_packet(0, 1, 60, 1); /* data sent at t0; node 1 receives it but never answers */
 	pump();
-	fake_now += 2 * WG_NSEC_PER_SEC;
-	send_packet(0, 1, 60, 2); /* delivered, but node 1 stays silent */
 	nodes[0].out_count = 0;
-	fake_now += 14 * WG_NSEC_PER_SEC;
+	fake_now += 2 * WG_NSEC_PER_SEC;
+	send_packet(0, 1, 60, 2); /* does not push the deadline: only the first unanswered packet arms it */
+	nodes[0].out_count = 0;
+	fake_now += 12900 * WG_NSEC_PER_MSEC; /* t0 + 14.9 s */
 	wg_device_tick(nodes[0].dev);
 	CHECK(count_type(0, WG_MSG_INITIATION) == 0);
-	fake_now += 1500 * WG_NSEC_PER_MSEC;
+	fake_now += 500 * WG_NSEC_PER_MSEC;   /* t0 + 15.4 s > 15 s + jitter */
 	wg_device_tick(nodes[0].dev);
 	CHECK(count_type(0, WG_MSG_INITIATION) == 1);
 	teardown();

@@ -70,7 +70,8 @@ static void send_with_keypair(struct wg_peer *peer, struct wg_keypair *kp, const
 	wg_put_le32(out, WG_MSG_DATA);
 	wg_put_le32(out + 4, kp->remote_index);
 	wg_put_le64(out + 8, counter);
-	memcpy(out + WG_DATA_HEADER_LEN, packet, len);
+	if (len)
+		memcpy(out + WG_DATA_HEADER_LEN, packet, len);
 	memset(out + WG_DATA_HEADER_LEN + len, 0, padded - len);
 	if (!wg_aead_key_seal(&kp->sending, counter, out + WG_DATA_HEADER_LEN, out + WG_DATA_HEADER_LEN, padded))
 		return;
