@@ -50,6 +50,21 @@ unit-asan:
 	@$(MAKE) --no-print-directory BUILD=build/asan CC=clang \
 	  CFLAGS="-O1 -g -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer" unit
 
+# libFuzzer harnesses (every parser), each run for FUZZ_SECONDS.
+FUZZ_SECONDS ?= 20
+FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
+fuzz:
+	@$(MAKE) --no-print-directory BUILD=build/fuzz CC=clang \
+	  CFLAGS="-O1 -g -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=all" build/fuzz/lib/libzlwg.a
+	@mkdir -p build/fuzz/bin
+	@for f in $(FUZZ_SRC); do n=$$(basename $$f .c); \
+	  clang -std=gnu11 -D_GNU_SOURCE -O1 -g -fsanitize=fuzzer,address,undefined -Isrc $$f build/fuzz/lib/libzlwg.a \
+	    $(LIBS) -o build/fuzz/bin/$$n || exit 1; \
+	  echo "fuzz: $$n for $(FUZZ_SECONDS)s"; \
+	  build/fuzz/bin/$$n -max_total_time=$(FUZZ_SECONDS) -max_len=2048 -print_final_stats=0 2>build/fuzz/$$n.log \
+	    || { tail -40 build/fuzz/$$n.log; exit 1; }; \
+	done
+
 e2e: all
 	@tests/e2e/run-all.sh
 
@@ -57,6 +72,7 @@ test: deps
 	@$(MAKE) --no-print-directory all
 	@$(MAKE) --no-print-directory unit
 	@$(MAKE) --no-print-directory unit-asan
+	@$(MAKE) --no-print-directory fuzz
 	@$(MAKE) --no-print-directory e2e
 
 bench: deps all
