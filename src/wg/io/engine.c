@@ -1,0 +1,502 @@
+/* The engine: glue between the device's callbacks and the Linux I/O objects. See engine.h. */
+#include "wg/io/engine.h"
+
+#include <errno.h>
+#include <net/if.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <time.h>
+#include <unistd.h>
+#include "wg/core/crypto.h"
+#include "wg/io/linkwatch.h"
+#include "wg/io/log.h"
+#include "wg/io/tun.h"
+#include "wg/io/uapi_server.h"
+#include "wg/io/udp.h"
+
+enum {
+	ENGINE_TUN_BUF = WG_MAX_PACKET,       /* any MTU the interface may be given later */
+	ENGINE_MAX_SLEEP_MS = 1000,
+};
+/* Timers run at least this often while packets keep the loop busy, and no earlier than needed when
+ * idle: a timer armed by a packet is never due sooner than a second later (REKEY_TIMEOUT, keepalive
+ * intervals), so this bounds the lateness without scanning the peers after every batch. */
+#define ENGINE_TICK_INTERVAL_NS (10 * WG_NSEC_PER_MSEC)
+#define ENGINE_PRESENCE_INTERVAL_NS WG_NSEC_PER_SEC
+
+struct wg_engine {
+	char ifname[IFNAMSIZ];
+	struct wg_loop loop;
+	struct wg_device *dev;
+
+	struct wg_tun tun;
+	struct wg_loop_source tun_src;
+	uint8_t *tun_bufs[WG_TUN_BATCH];
+	size_t tun_lens[WG_TUN_BATCH];
+	unsigned mtu;
+	bool link_up;
+
+	struct wg_udp udp;
+	bool udp_ready;
+	struct wg_linkwatch link;
+	bool link_open;
+	struct wg_uapi_server uapi;
+	bool uapi_open;
+
+	int stop_fd;                        /* eventfd: wg_engine_stop's only side effect */
+	struct wg_loop_source stop_src;
+	enum wg_engine_stop_reason reason;
+
+	uint64_t next_deadline;             /* from the last wg_device_tick */
+	uint64_t last_tick;
+	uint64_t next_presence_check;
+	bool busy_since_tick;               /* events were handled since the last tick */
+};
+
+static void set_stopped(struct wg_engine *e, enum wg_engine_stop_reason reason)
+{
+	if (e->reason == WG_ENGINE_RUNNING)
+		e->reason = reason;
+}
+
+/* --- clocks */
+
+static uint64_t clock_ns(clockid_t id)
+{
+	struct timespec ts;
+
+	clock_gettime(id, &ts);
+	return (uint64_t)ts.tv_sec * WG_NSEC_PER_SEC + (uint64_t)ts.tv_nsec;
+}
+
+static uint64_t mono_ns(void *ctx) { return clock_ns(CLOCK_BOOTTIME); }
+static uint64_t wall_ns(void *ctx) { return clock_ns(CLOCK_REALTIME); }
+
+/* --- device callbacks */
+
+static int send_udp(void *ctx, const struct wg_endpoint *to, const uint8_t *data, size_t len, uint8_t dscp)
+{
+	struct wg_engine *e = ctx;
+
+	return wg_udp_send(&e->udp, to, data, len, dscp);
+}
+
+static void tun_gone(struct wg_engine *e)
+{
+	if (e->reason == WG_ENGINE_RUNNING)
+		wg_log_info("interface %s was deleted", e->ifname);
+	set_stopped(e, WG_ENGINE_STOP_TUN_GONE);
+}
+
+static void write_tun(void *ctx, const uint8_t *packet, size_t len)
+{
+	struct wg_engine *e = ctx;
+	int err = wg_tun_write(&e->tun, packet, len);
+
+	if (!err)
+		return;
+	if (err == -EBADFD)
+		tun_gone(e);
+	else if (err == -EIO)   /* the interface is down: the kernel refuses packets, as it would drop them */
+		wg_log_debug_rl("%s is down: dropped a received packet", e->ifname);
+	else
+		wg_log_error_rl("writing to %s: %s", e->ifname, strerror(-err));
+}
+
+static int bind_port(void *ctx, uint16_t port, uint16_t *bound)
+{
+	struct wg_engine *e = ctx;
+	int err = wg_udp_bind(&e->udp, port, bound);
+
+	if (err)
+		wg_log_error("cannot bind UDP port %u: %s", port, strerror(-err));
+	return err;
+}
+
+static int set_fwmark(void *ctx, uint32_t mark)
+{
+	struct wg_engine *e = ctx;
+	int err = wg_udp_set_fwmark(&e->udp, mark);
+
+	if (err)
+		wg_log_error("cannot set fwmark 0x%x: %s", mark, strerror(-err));
+	return err;
+}
+
+/* --- event handlers */
+
+static void on_udp(void *ctx, const struct wg_udp_rx_batch *b)
+{
+	struct wg_engine *e = ctx;
+
+	for (int i = 0; i < b->count; i++)
+		wg_device_udp_input(e->dev, b->bufs[i], b->lens[i], &b->from[i]);
+}
+
+static void on_tun(struct wg_loop_source *src, uint32_t events)
+{
+	struct wg_engine *e = wg_container_of(src, struct wg_engine, tun_src);
+	int n = wg_tun_read_batch(&e->tun, e->tun_bufs, ENGINE_TUN_BUF, e->tun_lens, WG_TUN_BATCH);
+
+	if (n < 0) {
+		if (n == -EBADFD || n == -EIO || !wg_tun_attached(&e->tun))
+			tun_gone(e);
+		else
+			wg_log_error_rl("reading from %s: %s", e->ifname, strerror(-n));
+		return;
+	}
+	for (int i = 0; i < n; i++)
+		wg_device_tun_input(e->dev, e->tun_bufs[i], e->tun_lens[i]);
+}
+
+static void on_link(void *ctx, const struct wg_link_event *ev)
+{
+	struct wg_engine *e = ctx;
+	int mtu;
+
+	switch (ev->type) {
+	case WG_LINK_DELETED:
+	case WG_LINK_RESYNC:
+		/* Deleted, or moved to another namespace (the fd still works there): only the fd knows. */
+		if (!wg_tun_attached(&e->tun)) {
+			tun_gone(e);
+			return;
+		}
+		if (ev->type == WG_LINK_DELETED) {
+			wg_log_info("interface %s left this network namespace; still running", e->ifname);
+			return;
+		}
+		mtu = wg_tun_get_mtu(&e->tun);
+		if (mtu > 0 && (unsigned)mtu != e->mtu) {
+			e->mtu = (unsigned)mtu;
+			wg_device_set_mtu(e->dev, e->mtu);
+		}
+		return;
+	case WG_LINK_CHANGED:
+		if (ev->mtu && ev->mtu != e->mtu) {
+			wg_log_debug("%s: MTU %u", e->ifname, ev->mtu);
+			e->mtu = ev->mtu;
+			wg_device_set_mtu(e->dev, e->mtu);
+		}
+		if (ev->up != e->link_up) {
+			e->link_up = ev->up;
+			wg_log_info("interface %s is %s", e->ifname, ev->up ? "up" : "down");
+		}
+		return;
+	}
+}
+
+static void on_stop(struct wg_loop_source *src, uint32_t events)
+{
+	struct wg_engine *e = wg_container_of(src, struct wg_engine, stop_src);
+	uint64_t v;
+
+	if (read(src->fd, &v, sizeof(v)) < 0) {
+		/* EAGAIN: already consumed; the request is recorded below either way */
+	}
+	set_stopped(e, WG_ENGINE_STOP_REQUESTED);
+}
+
+static void on_uapi_gone(void *ctx)
+{
+	struct wg_engine *e = ctx;
+
+	if (e->reason == WG_ENGINE_RUNNING)
+		wg_log_info("UAPI socket %s was removed", e->uapi.path);
+	set_stopped(e, WG_ENGINE_STOP_UAPI_GONE);
+}
+
+/* After every handler: what the handler produced leaves in one sendmmsg per socket. */
+static void after_event(void *ctx)
+{
+	struct wg_engine *e = ctx;
+
+	e->busy_since_tick = true;
+	wg_udp_flush(&e->udp);
+}
+
+/* --- construction */
+
+static const char *tun_error_hint(int err)
+{
+	switch (err) {
+	case -EPERM:
+	case -EACCES: return " (zl-wg must run as root or with CAP_NET_ADMIN)";
+	case -ENOENT:
+	case -ENODEV: return " (is /dev/net/tun present and the tun module loaded?)";
+	case -EBUSY: return " (the interface is in use by another process)";
+	case -EINVAL: return " (an interface of that name exists and is not a compatible TUN device)";
+	default: return "";
+	}
+}
+
+static int open_tun(struct wg_engine *e, const char *ifname, unsigned mtu)
+{
+	int err = wg_tun_open(&e->tun, ifname, mtu);
+
+	if (err) {
+		wg_log_error("cannot create TUN device %s: %s%s", ifname, strerror(-err), tun_error_hint(err));
+		return err;
+	}
+	memcpy(e->ifname, e->tun.name, sizeof(e->ifname));
+	e->mtu = mtu;
+	for (int i = 0; i < WG_TUN_BATCH; i++) {
+		e->tun_bufs[i] = malloc(ENGINE_TUN_BUF);
+		if (!e->tun_bufs[i])
+			return -ENOMEM;
+	}
+	return wg_loop_add(&e->loop, &e->tun_src, e->tun.fd, EPOLLIN, on_tun);
+}
+
+static int open_stop_fd(struct wg_engine *e)
+{
+	e->stop_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	if (e->stop_fd < 0)
+		return -errno;
+	return wg_loop_add(&e->loop, &e->stop_src, e->stop_fd, EPOLLIN, on_stop);
+}
+
+static int open_device(struct wg_engine *e, uint16_t port)
+{
+	const struct wg_io_ops ops = {
+		.ctx = e,
+		.send_udp = send_udp,
+		.write_tun = write_tun,
+		.bind_port = bind_port,
+		.set_fwmark = set_fwmark,
+		.mono_ns = mono_ns,
+		.wall_ns = wall_ns,
+	};
+	int err = wg_udp_init(&e->udp, &e->loop, on_udp, e);
+
+	if (err)
+		return err;
+	e->udp_ready = true;
+	e->dev = wg_device_new(&ops);
+	if (!e->dev)
+		return -ENOMEM;
+	wg_device_set_mtu(e->dev, e->mtu);
+	return wg_device_set_listen_port(e->dev, port);
+}
+
+static void open_linkwatch(struct wg_engine *e)
+{
+	int err = wg_linkwatch_open(&e->link, &e->loop, e->tun.ifindex, on_link, e);
+
+	/* Not fatal: a deleted interface is also seen as an error on the TUN fd. */
+	if (err)
+		wg_log_error("cannot watch interface %s through netlink: %s", e->ifname, strerror(-err));
+	e->link_open = !err;
+}
+
+static int open_uapi(struct wg_engine *e, const struct wg_engine_options *o)
+{
+	int err = wg_uapi_server_open(&e->uapi, &e->loop, e->dev, o->uapi_dir, e->ifname, on_uapi_gone, e);
+
+	if (err)
+		wg_log_error("cannot create UAPI socket for %s in %s: %s", e->ifname,
+			     o->uapi_dir ? o->uapi_dir : WG_UAPI_DEFAULT_DIR, strerror(-err));
+	e->uapi_open = !err;
+	return err;
+}
+
+/* Before anything is created: a second instance must fail with a clear message, not with EBUSY from
+ * the interface the first one holds. */
+static int check_uapi(const char *ifname, const struct wg_engine_options *o)
+{
+	int err = wg_uapi_server_check(o->uapi_dir, ifname);
+
+	if (err == -EADDRINUSE)
+		wg_log_error("interface %s already has a running instance", ifname);
+	else if (err == -EEXIST)
+		wg_log_error("%s/%s.sock exists and is not a socket; remove it first",
+			     o->uapi_dir ? o->uapi_dir : WG_UAPI_DEFAULT_DIR, ifname);
+	else if (err)
+		wg_log_error("cannot use the UAPI socket for %s in %s: %s", ifname,
+			     o->uapi_dir ? o->uapi_dir : WG_UAPI_DEFAULT_DIR, strerror(-err));
+	return err;
+}
+
+static struct wg_engine *engine_alloc(void)
+{
+	struct wg_engine *e = calloc(1, sizeof(*e));
+
+	if (!e)
+		return NULL;
+	e->loop.epfd = -1;
+	e->tun.fd = -1;
+	e->tun_src.fd = -1;
+	e->stop_fd = -1;
+	e->stop_src.fd = -1;
+	return e;
+}
+
+static int engine_open(struct wg_engine *e, const char *ifname, const struct wg_engine_options *o)
+{
+	unsigned mtu = o->mtu ? o->mtu : WG_DEFAULT_MTU;
+	int err;
+
+	if (!*ifname || strlen(ifname) >= IFNAMSIZ)
+		return -EINVAL;
+	if (!wg_crypto_init())
+		return -EIO;
+	if ((err = wg_loop_init(&e->loop)) || (err = open_stop_fd(e)))
+		return err;
+	e->loop.after_event = after_event;
+	e->loop.ctx = e;
+	if (!o->no_uapi && (err = check_uapi(ifname, o)))
+		return err;
+	if ((err = open_tun(e, ifname, mtu)))
+		return err;
+	if ((err = open_device(e, o->listen_port)))
+		return err;
+	open_linkwatch(e);
+	if (!o->no_uapi && (err = open_uapi(e, o)))
+		return err;
+	return 0;
+}
+
+struct wg_engine *wg_engine_new(const char *ifname, const struct wg_engine_options *opts, int *err)
+{
+	static const struct wg_engine_options defaults;
+	struct wg_engine *e = engine_alloc();
+	int ret;
+
+	if (!e) {
+		*err = -ENOMEM;
+		return NULL;
+	}
+	ret = engine_open(e, ifname, opts ? opts : &defaults);
+	if (ret) {
+		wg_engine_free(e);
+		*err = ret;
+		return NULL;
+	}
+	wg_log_info("interface %s created (MTU %u, UDP port %u)%s%s", e->ifname, e->mtu,
+		    wg_device_get_listen_port(e->dev), e->uapi_open ? ", UAPI socket " : "",
+		    e->uapi_open ? e->uapi.path : "");
+	*err = 0;
+	return e;
+}
+
+/* --- running */
+
+static int sleep_ms(struct wg_engine *e, uint64_t now)
+{
+	uint64_t until = e->next_presence_check;
+
+	if (e->next_deadline < until)
+		until = e->next_deadline;
+	/* Packets handled since the last tick may have armed a timer: look again within the interval. */
+	if (e->busy_since_tick && e->last_tick + ENGINE_TICK_INTERVAL_NS < until)
+		until = e->last_tick + ENGINE_TICK_INTERVAL_NS;
+	if (until <= now)
+		return 0;
+	if (until - now >= (uint64_t)ENGINE_MAX_SLEEP_MS * WG_NSEC_PER_MSEC)
+		return ENGINE_MAX_SLEEP_MS;
+	return (int)((until - now + WG_NSEC_PER_MSEC - 1) / WG_NSEC_PER_MSEC);
+}
+
+static void run_timers(struct wg_engine *e, uint64_t now)
+{
+	bool due = now >= e->next_deadline;
+
+	if (!due && !(e->busy_since_tick && now - e->last_tick >= ENGINE_TICK_INTERVAL_NS))
+		return;
+	e->next_deadline = wg_device_tick(e->dev);
+	e->last_tick = now;
+	e->busy_since_tick = false;
+	wg_udp_flush(&e->udp);
+}
+
+/* inotify normally reports a removed socket at once; this catches what it cannot (e.g. the whole
+ * directory replaced by a bind mount). */
+static void check_presence(struct wg_engine *e, uint64_t now)
+{
+	if (now < e->next_presence_check)
+		return;
+	e->next_presence_check = now + ENGINE_PRESENCE_INTERVAL_NS;
+	if (e->uapi_open && !wg_uapi_server_present(&e->uapi))
+		on_uapi_gone(e);
+}
+
+int wg_engine_run(struct wg_engine *e)
+{
+	uint64_t now = mono_ns(e);
+
+	e->next_deadline = 0;
+	e->last_tick = now;
+	e->next_presence_check = now + ENGINE_PRESENCE_INTERVAL_NS;
+	while (e->reason == WG_ENGINE_RUNNING) {
+		int n;
+
+		now = mono_ns(e);
+		run_timers(e, now);
+		check_presence(e, now);
+		if (e->reason != WG_ENGINE_RUNNING)
+			break;
+		n = wg_loop_wait(&e->loop, sleep_ms(e, mono_ns(e)));
+		if (n < 0) {
+			wg_log_error("event loop: %s", strerror(-n));
+			set_stopped(e, WG_ENGINE_STOP_ERROR);
+			return n;
+		}
+	}
+	wg_udp_flush(&e->udp);
+	wg_log_info("stopping %s: %s", e->ifname, wg_engine_stop_reason_name(e->reason));
+	return 0;
+}
+
+void wg_engine_stop(struct wg_engine *e)
+{
+	uint64_t one = 1;
+
+	/* write(2) on an eventfd is async-signal-safe; nothing else is touched. */
+	if (e && e->stop_fd >= 0 && write(e->stop_fd, &one, sizeof(one)) < 0) {
+		/* EAGAIN: the counter is saturated, a stop is pending anyway */
+	}
+}
+
+void wg_engine_free(struct wg_engine *e)
+{
+	if (!e)
+		return;
+	if (e->uapi_open)
+		wg_uapi_server_close(&e->uapi);
+	if (e->link_open)
+		wg_linkwatch_close(&e->link);
+	if (e->udp_ready)
+		wg_udp_flush(&e->udp);
+	/* The device may hold pending key material; it goes before the sockets it could still use. */
+	if (e->dev)
+		wg_device_free(e->dev);
+	if (e->udp_ready)
+		wg_udp_destroy(&e->udp);
+	wg_loop_del(&e->loop, &e->tun_src);
+	wg_tun_close(&e->tun);
+	for (int i = 0; i < WG_TUN_BATCH; i++)
+		free(e->tun_bufs[i]);
+	wg_loop_del(&e->loop, &e->stop_src);
+	if (e->stop_fd >= 0)
+		close(e->stop_fd);
+	wg_loop_destroy(&e->loop);
+	free(e);
+}
+
+struct wg_device *wg_engine_device(struct wg_engine *e) { return e->dev; }
+struct wg_loop *wg_engine_loop(struct wg_engine *e) { return &e->loop; }
+const char *wg_engine_ifname(const struct wg_engine *e) { return e->ifname; }
+enum wg_engine_stop_reason wg_engine_stop_reason(const struct wg_engine *e) { return e->reason; }
+
+const char *wg_engine_stop_reason_name(enum wg_engine_stop_reason reason)
+{
+	switch (reason) {
+	case WG_ENGINE_RUNNING: return "running";
+	case WG_ENGINE_STOP_REQUESTED: return "stop requested";
+	case WG_ENGINE_STOP_TUN_GONE: return "interface deleted";
+	case WG_ENGINE_STOP_UAPI_GONE: return "UAPI socket removed";
+	case WG_ENGINE_STOP_ERROR: return "event loop failed";
+	}
+	return "?";
+}

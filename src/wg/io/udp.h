@@ -1,0 +1,80 @@
+/* The UDP side: one port, two sockets (IPv4, and IPv6 with IPV6_V6ONLY), registered with the event loop.
+ *
+ * Batched by design. Receiving: one recvmmsg of up to WG_UDP_RX_BATCH datagrams per wakeup, handed to the
+ * owner's rx callback as one batch. Sending: wg_udp_send copies the datagram into a per-socket queue and
+ * wg_udp_flush sends each queue with sendmmsg; the queue also flushes itself when full. The engine
+ * flushes after every event and every timer run, so a batch in produces a batch out. (The later fast
+ * path replaces the inside of this file with GSO/GRO and several threads; the interface stays.)
+ *
+ * DSCP: a datagram queued with dscp != 0 (handshakes: WG_HANDSHAKE_DSCP) carries it as the TOS / traffic
+ * class byte through an IP_TOS / IPV6_TCLASS control message; data packets use the socket default.
+ * Path MTU discovery is off (IP_PMTUDISC_DONT), as in the kernel's WireGuard: oversized datagrams are
+ * fragmented rather than refused. The source address is the kernel's route choice (no sticky source). */
+#ifndef WG_IO_UDP_H
+#define WG_IO_UDP_H
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include "wg/core/device.h"
+#include "wg/io/loop.h"
+
+enum {
+	WG_UDP_V4 = 0,
+	WG_UDP_V6 = 1,
+	WG_UDP_FAMILIES = 2,
+	WG_UDP_RX_BATCH = 32,
+	WG_UDP_TX_BATCH = 32,
+	WG_UDP_MAX_DATAGRAM = 65535,
+};
+
+struct wg_udp_rx_batch {
+	int count;
+	uint8_t *bufs[WG_UDP_RX_BATCH];
+	size_t lens[WG_UDP_RX_BATCH];
+	struct wg_endpoint from[WG_UDP_RX_BATCH];
+};
+typedef void (*wg_udp_rx_fn)(void *ctx, const struct wg_udp_rx_batch *batch);
+
+struct wg_udp_stats {
+	uint64_t rx_datagrams, rx_truncated;
+	uint64_t tx_datagrams, tx_errors, tx_dropped_full;
+};
+
+struct wg_udp;
+struct wg_udp_sock {
+	struct wg_loop_source src;   /* src.fd is the socket, -1 when that family is not open */
+	struct wg_udp *udp;
+};
+
+struct wg_udp_rx;
+struct wg_udp_txq;
+struct wg_udp {
+	struct wg_loop *loop;
+	struct wg_udp_sock sock[WG_UDP_FAMILIES];
+	bool bound;
+	uint16_t port;
+	uint32_t fwmark;
+	wg_udp_rx_fn rx;
+	void *ctx;
+	struct wg_udp_rx *rxs;                      /* receive buffers, shared by both sockets */
+	struct wg_udp_txq *txq[WG_UDP_FAMILIES];
+	struct wg_udp_stats stats;
+};
+
+/* Allocates the buffers; no socket is open until wg_udp_bind. 0 or -ENOMEM. */
+int wg_udp_init(struct wg_udp *u, struct wg_loop *loop, wg_udp_rx_fn rx, void *ctx);
+void wg_udp_destroy(struct wg_udp *u);
+
+/* Opens both sockets on port (0 = a random free port, the same for both families) with the current
+ * fwmark, then replaces the old sockets (queued datagrams are flushed through the old ones first).
+ * Binding the port already bound is a no-op. On failure the old sockets stay and -errno is returned
+ * (-EADDRINUSE, -EACCES, -EPERM...). Without IPv6 support in the kernel it continues with IPv4 only. */
+int wg_udp_bind(struct wg_udp *u, uint16_t port, uint16_t *bound_port);
+/* Sets SO_MARK (0 = none) on the open sockets and on every later one. 0 or -errno. */
+int wg_udp_set_fwmark(struct wg_udp *u, uint32_t mark);
+
+/* Queues a datagram to `to` (copied). IPv4-mapped IPv6 destinations go out over IPv4. 0 or -errno:
+ * -EAFNOSUPPORT for a family without a socket, -EMSGSIZE. Delivery errors are only counted. */
+int wg_udp_send(struct wg_udp *u, const struct wg_endpoint *to, const uint8_t *data, size_t len, uint8_t dscp);
+void wg_udp_flush(struct wg_udp *u);
+#endif
