@@ -157,7 +157,7 @@ e2e_dump_logs() {
 	for f in "$E2E_TMP"/*.log; do
 		[ -s "$f" ] || continue
 		say "   --- tail of $(basename "$f")"
-		grep -v '[│┌└]' "$f" | tail -n 15 | sed 's/^/   | /'
+		grep -av '[│┌└]' "$f" | tail -n 15 | cut -c1-300 | LC_ALL=C tr -c '[:print:]\t\n' '?' | sed 's/^/   | /'
 	done
 }
 
