@@ -18,6 +18,7 @@
 enum {
 	ENGINE_TUN_BUF = WG_MAX_PACKET,       /* any MTU the interface may be given later */
 	ENGINE_MAX_SLEEP_MS = 1000,
+	ENGINE_HANDSHAKE_BACKLOG = 512,       /* the kernel's MAX_QUEUED_INCOMING_HANDSHAKES / 8 */
 };
 /* Timers run at least this often while packets keep the loop busy, and no earlier than needed when
  * idle: a timer armed by a packet is never due sooner than a second later (REKEY_TIMEOUT, keepalive
@@ -39,6 +40,7 @@ struct wg_engine {
 
 	struct wg_udp udp;
 	bool udp_ready;
+	unsigned handshake_backlog[WG_UDP_FAMILIES];
 	struct wg_linkwatch link;
 	bool link_open;
 	struct wg_uapi_server uapi;
@@ -126,12 +128,40 @@ static int set_fwmark(void *ctx, uint32_t mark)
 
 /* --- event handlers */
 
+static bool is_handshake(const uint8_t *data, size_t len)
+{
+	return (len == sizeof(struct wg_msg_initiation) && data[0] == WG_MSG_INITIATION) ||
+	       (len == sizeof(struct wg_msg_response) && data[0] == WG_MSG_RESPONSE);
+}
+
+/* The kernel declares itself under load when its queue of pending handshakes is long; our queue is the
+ * socket's receive buffer. A full batch means more was waiting, so handshakes counted over consecutive
+ * full batches are a backlog; a batch that is not full means the socket drained. */
+static void track_handshake_backlog(struct wg_engine *e, const struct wg_udp_rx_batch *b, unsigned handshakes)
+{
+	int f = b->from[0].addr.sa.sa_family == AF_INET6 ? WG_UDP_V6 : WG_UDP_V4;
+
+	if (b->count < WG_UDP_RX_BATCH) {
+		e->handshake_backlog[f] = 0;
+		return;
+	}
+	e->handshake_backlog[f] += handshakes;
+	if (e->handshake_backlog[f] >= ENGINE_HANDSHAKE_BACKLOG) {
+		e->handshake_backlog[f] = 0;
+		wg_device_set_under_load(e->dev);
+	}
+}
+
 static void on_udp(void *ctx, const struct wg_udp_rx_batch *b)
 {
 	struct wg_engine *e = ctx;
+	unsigned handshakes = 0;
 
-	for (int i = 0; i < b->count; i++)
+	for (int i = 0; i < b->count; i++) {
+		handshakes += is_handshake(b->bufs[i], b->lens[i]);
 		wg_device_udp_input(e->dev, b->bufs[i], b->lens[i], &b->from[i]);
+	}
+	track_handshake_backlog(e, b, handshakes);
 }
 
 static void on_tun(struct wg_loop_source *src, uint32_t events)

@@ -247,7 +247,7 @@ int wg_udp_bind(struct wg_udp *u, uint16_t port, uint16_t *bound_port)
 	u->bound = true;
 	u->port = bound;
 	*bound_port = bound;
-	wg_log_info("UDP listening on port %u%s", bound, fds[WG_UDP_V6] < 0 ? " (IPv4 only)" :
+	wg_log_debug("UDP listening on port %u%s", bound, fds[WG_UDP_V6] < 0 ? " (IPv4 only)" :
 		    fds[WG_UDP_V4] < 0 ? " (IPv6 only)" : "");
 	return 0;
 }
