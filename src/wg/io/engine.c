@@ -194,6 +194,8 @@ static void on_link(void *ctx, const struct wg_link_event *ev)
 			return;
 		}
 		if (ev->type == WG_LINK_DELETED) {
+			/* Its index here may now be reused by an unrelated interface: stop listening for it. */
+			e->link.ifindex = 0;
 			wg_log_info("interface %s left this network namespace; still running", e->ifname);
 			return;
 		}
