@@ -214,6 +214,41 @@ static void test_private_key(void)
 	wg_device_free(dev);
 }
 
+/* The branch-free hex decoder against every byte value: exactly 0-9, a-f, A-F are digits. */
+static void test_hex_alphabet(void)
+{
+	struct wg_device *dev = new_device();
+	struct keyhex a = make_key(2);
+	char req[200];
+
+	for (unsigned c = 0; c < 256; c++) {
+		bool hex = (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
+		struct wg_uapi_buf out = { 0 };
+		struct wg_uapi_session *s;
+		uint8_t key[WG_KEY_LEN];
+		size_t len;
+
+		if (c == '\n')
+			continue;
+		s = wg_uapi_session_new(dev);
+		/* The last hex digit takes every byte value; it is the low nibble of byte 31, which
+		 * clamping leaves alone. */
+		len = (size_t)snprintf(req, sizeof(req), "set=1\nprivate_key=%.63sX\n\n", a.pub_hex);
+		req[strlen("set=1\nprivate_key=") + 63] = (char)c;  /* explicit length: NUL included */
+		CHECK(wg_uapi_session_feed(s, req, len, &out) == 0);
+		CHECK(strcmp(text_of(&out), hex ? "errno=0\n\n" : "errno=-22\n\n") == 0);
+		wg_uapi_buf_free(&out);
+		wg_uapi_session_free(s);
+		if (hex) {
+			unsigned v = c <= '9' ? c - '0' : (c | 0x20) - 'a' + 10;
+
+			CHECK(wg_device_get_private_key(dev, key));
+			CHECK((key[31] & 0x0f) == v);
+		}
+	}
+	wg_device_free(dev);
+}
+
 static void test_listen_port_and_fwmark(void)
 {
 	struct wg_device *dev = new_device();
@@ -772,6 +807,7 @@ int main(void)
 {
 	TEST_RUN(test_get_empty);
 	TEST_RUN(test_private_key);
+	TEST_RUN(test_hex_alphabet);
 	TEST_RUN(test_listen_port_and_fwmark);
 	TEST_RUN(test_fwmark_unsupported);
 	TEST_RUN(test_peers_exact_output);
