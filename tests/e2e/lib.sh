@@ -82,6 +82,9 @@ e2e_init() {
 	E2E_TMP=$(mktemp -d "/tmp/zle2e.$E2E_NAME.XXXXXX") || exit 1
 	chmod 700 "$E2E_TMP"
 	: >"$E2E_TMP/namespaces"; : >"$E2E_TMP/pids"; : >"$E2E_TMP/ifnames"
+	# A trap runs with the redirections of whatever was running (e.g. check's capture file): keep the
+	# real stdout/stderr to restore them in the EXIT trap.
+	exec 7>&1 8>&2
 	trap 'exit 130' INT
 	trap 'exit 143' TERM
 	trap e2e_on_exit EXIT
@@ -184,6 +187,7 @@ e2e_finish() {
 e2e_on_exit() {
 	local rc=$?
 	trap - EXIT INT TERM
+	exec 1>&7 2>&8
 	if [ -z "$E2E_DONE" ] && [ -n "$E2E_TMP" ]; then
 		e2e_export_ledger
 		e2e_fail "scenario $E2E_NAME ended early (status $rc)"

@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Installs the Debian packages that the build, the unit tests and the end-to-end tests need.
+# Quiet and idempotent when everything is present. As root: apt-get installs what is missing.
+# Not root and something missing: prints what is missing and exits 1.
+set -euo pipefail
+
+PACKAGES=(
+	build-essential clang libclang-rt-14-dev pkg-config
+	libsodium-dev libssl-dev libb2-dev libmnl-dev
+	wireguard-tools wireguard-go
+	iproute2 iputils-ping iperf3 netcat-openbsd socat
+	python3 procps kmod coreutils
+)
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+	status=$(dpkg-query -W -f='${db:Status-Status}' "$p" 2>/dev/null || true)
+	[ "$status" = installed ] || missing+=("$p")
+done
+[ "${#missing[@]}" -eq 0 ] && exit 0
+
+if [ "$(id -u)" != 0 ]; then
+	echo "install-deps: missing Debian packages: ${missing[*]}" >&2
+	echo "install-deps: run as root, or: apt-get install ${missing[*]}" >&2
+	exit 1
+fi
+echo "install-deps: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends "${missing[@]}"
