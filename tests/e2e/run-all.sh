@@ -32,6 +32,7 @@ MATRIX=(
 	"basic|IMPL_A=$REF IMPL_B=$ZL"
 	"tcp|IMPL_A=$ZL IMPL_B=$ZL"
 	"tcp|IMPL_A=$ZL IMPL_B=$REF"
+	"tcp|IMPL_A=$REF IMPL_B=$ZL FAMILY=6"
 	"counters|IMPL_A=$ZL IMPL_B=$ZL"
 	"counters|IMPL_A=$ZL IMPL_B=$REF"
 	"counters|IMPL_A=$REF IMPL_B=$ZL"
@@ -44,6 +45,7 @@ MATRIX=(
 	"restart|IMPL_A=$ZL IMPL_B=$REF"
 	"removed-peer|IMPL_A=$ZL IMPL_B=$ZL IMPL_C=$REF"
 	"config|IMPL=$ZL"
+	"lifecycle|IMPL=$ZL"
 	"bad-input|IMPL_A=$ZL IMPL_B=$REF"
 )
 
