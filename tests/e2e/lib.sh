@@ -361,11 +361,12 @@ ping_ok() {
 # ping_fails NS ADDR: no answer to 2 echoes.
 ping_fails() { ! ip netns exec "$1" ping -n -q -c 2 -i 0.3 -W 1 "$2" >/dev/null 2>&1; }
 
-# bg NS TAG cmd...: a helper process in the namespace, pid recorded for cleanup (ip netns exec execs).
+# bg NS NAME cmd...: a helper process in the namespace, pid recorded for cleanup (ip netns exec execs,
+# so $! is the command itself); its command line is the recorded tag, so a recycled pid is never hit.
 bg() {
-	local ns=$1 tag=$2; shift 2
-	ip netns exec "$ns" "$@" >>"$E2E_TMP/bg.$tag.log" 2>&1 </dev/null &
-	echo "$! $tag" >>"$E2E_TMP/pids"
+	local ns=$1 name=$2; shift 2
+	ip netns exec "$ns" "$@" >>"$E2E_TMP/bg.$name.log" 2>&1 </dev/null &
+	echo "$! $*" | cut -c1-120 >>"$E2E_TMP/pids"
 	echo "$!"
 }
 
