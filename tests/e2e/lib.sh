@@ -42,14 +42,6 @@ check() {
 	e2e_fail "$desc" "$out"; return 1
 }
 
-# check_fails "description" cmd args...: passes iff the command exits non-zero.
-check_fails() {
-	local desc=$1; shift
-	local out="$E2E_TMP/check.out"
-	if "$@" >"$out" 2>&1; then e2e_fail "$desc (command unexpectedly succeeded)" "$out"; return 1; fi
-	e2e_pass "$desc"; return 0
-}
-
 # check_eq "description" expected actual
 check_eq() {
 	if [ "$2" == "$3" ]; then e2e_pass "$1"; return 0; fi

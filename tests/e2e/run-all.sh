@@ -55,6 +55,7 @@ for entry in "${MATRIX[@]}"; do
 	if [ -n "${E2E_ONLY:-}" ] && ! grep -qw -- "$name" <<<"$E2E_ONLY"; then continue; fi
 	n=$((n + 1)); log="$LOGDIR/$n-$name.log"
 	echo; echo "######## $name ($vars)"
+	t0=$SECONDS
 	# shellcheck disable=SC2086
 	env $vars timeout -k 20 "${E2E_SCENARIO_TIMEOUT:-300}" "$HERE/$name.sh" 2>&1 | tee "$log"
 	rc=${PIPESTATUS[0]}
@@ -66,7 +67,7 @@ for entry in "${MATRIX[@]}"; do
 		[ "$rc" -ne 0 ] && [ "$f" -eq 0 ] && { f=1; echo "BROKEN: $name exited $rc"; }
 	fi
 	total_p=$((total_p + p)); total_f=$((total_f + f))
-	results+=("$(printf '%-13s %-52s %4d passed, %d failed' "$name" "$vars" "$p" "$f")")
+	results+=("$(printf '%-13s %-52s %4d passed, %d failed  (%ds)' "$name" "$vars" "$p" "$f" $((SECONDS - t0)))")
 done
 
 # Final sweep: nothing recorded by any scenario of this run may remain.
