@@ -12,6 +12,9 @@ PACKAGES=(
 	python3 procps kmod coreutils
 )
 
+# --list prints the package names (one line) for callers that install them themselves (.ci/run).
+if [ "${1:-}" = --list ]; then echo "${PACKAGES[*]}"; exit 0; fi
+
 missing=()
 for p in "${PACKAGES[@]}"; do
 	status=$(dpkg-query -W -f='${db:Status-Status}' "$p" 2>/dev/null || true)
