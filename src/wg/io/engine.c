@@ -5,6 +5,7 @@
 #include <net/if.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/eventfd.h>
 #include <time.h>
 #include <unistd.h>
@@ -16,7 +17,6 @@
 #include "wg/io/udp.h"
 
 enum {
-	ENGINE_TUN_BUF = WG_MAX_PACKET,       /* any MTU the interface may be given later */
 	ENGINE_MAX_SLEEP_MS = 1000,
 	ENGINE_HANDSHAKE_BACKLOG = 512,       /* the kernel's MAX_QUEUED_INCOMING_HANDSHAKES / 8 */
 };
@@ -33,8 +33,6 @@ struct wg_engine {
 
 	struct wg_tun tun;
 	struct wg_loop_source tun_src;
-	uint8_t *tun_bufs[WG_TUN_BATCH];
-	size_t tun_lens[WG_TUN_BATCH];
 	unsigned mtu;
 	bool link_up;
 
@@ -91,11 +89,8 @@ static void tun_gone(struct wg_engine *e)
 	set_stopped(e, WG_ENGINE_STOP_TUN_GONE);
 }
 
-static void write_tun(void *ctx, const uint8_t *packet, size_t len)
+static void tun_write_failed(struct wg_engine *e, int err)
 {
-	struct wg_engine *e = ctx;
-	int err = wg_tun_write(&e->tun, packet, len);
-
 	if (!err)
 		return;
 	if (err == -EBADFD)
@@ -104,6 +99,19 @@ static void write_tun(void *ctx, const uint8_t *packet, size_t len)
 		wg_log_debug_rl("%s is down: dropped a received packet", e->ifname);
 	else
 		wg_log_error_rl("writing to %s: %s", e->ifname, strerror(-err));
+}
+
+/* Queued: the packets of one receive batch are coalesced and written at flush_tun. */
+static void write_tun(void *ctx, const uint8_t *packet, size_t len)
+{
+	struct wg_engine *e = ctx;
+
+	tun_write_failed(e, wg_tun_queue(&e->tun, packet, len));
+}
+
+static void flush_tun(struct wg_engine *e)
+{
+	tun_write_failed(e, wg_tun_flush(&e->tun));
 }
 
 static int bind_port(void *ctx, uint16_t port, uint16_t *bound)
@@ -161,23 +169,28 @@ static void on_udp(void *ctx, const struct wg_udp_rx_batch *b)
 		handshakes += is_handshake(b->bufs[i], b->lens[i]);
 		wg_device_udp_input(e->dev, b->bufs[i], b->lens[i], &b->from[i]);
 	}
+	flush_tun(e);
 	track_handshake_backlog(e, b, handshakes);
+}
+
+static void tun_packet(void *ctx, const uint8_t *packet, size_t len)
+{
+	struct wg_engine *e = ctx;
+
+	wg_device_tun_input(e->dev, packet, len);
 }
 
 static void on_tun(struct wg_loop_source *src, uint32_t events)
 {
 	struct wg_engine *e = wg_container_of(src, struct wg_engine, tun_src);
-	int n = wg_tun_read_batch(&e->tun, e->tun_bufs, ENGINE_TUN_BUF, e->tun_lens, WG_TUN_BATCH);
+	int n = wg_tun_read_batch(&e->tun, tun_packet, e);
 
 	if (n < 0) {
 		if (n == -EBADFD || n == -EIO || !wg_tun_attached(&e->tun))
 			tun_gone(e);
 		else
 			wg_log_error_rl("reading from %s: %s", e->ifname, strerror(-n));
-		return;
 	}
-	for (int i = 0; i < n; i++)
-		wg_device_tun_input(e->dev, e->tun_bufs[i], e->tun_lens[i]);
 }
 
 static void on_link(void *ctx, const struct wg_link_event *ev)
@@ -239,13 +252,15 @@ static void on_uapi_gone(void *ctx)
 	set_stopped(e, WG_ENGINE_STOP_UAPI_GONE);
 }
 
-/* After every handler: what the handler produced leaves in one sendmmsg per socket. */
+/* After every handler: what the handler produced leaves in one sendmmsg per socket (and nothing stays
+ * in the TUN write queue, whichever handler filled it). */
 static void after_event(void *ctx)
 {
 	struct wg_engine *e = ctx;
 
 	e->busy_since_tick = true;
 	wg_udp_flush(&e->udp);
+	flush_tun(e);
 }
 
 /* --- construction */
@@ -263,9 +278,32 @@ static const char *tun_error_hint(int err)
 	}
 }
 
+/* ZL_WG_OFFLOAD=0 forces the plain TUN path (so both paths stay testable); default: probe offloads. */
+static bool offload_wanted(void)
+{
+	const char *v = getenv("ZL_WG_OFFLOAD");
+
+	return !v || (strcmp(v, "0") && strcasecmp(v, "off") && strcasecmp(v, "no") && strcasecmp(v, "false"));
+}
+
+static void log_offloads(const struct wg_engine *e, bool wanted)
+{
+	unsigned f = e->tun.offloads;
+
+	if (!wanted)
+		wg_log_debug("%s: TUN offloads off (ZL_WG_OFFLOAD)", e->ifname);
+	else if (!f)
+		wg_log_debug("%s: TUN offloads refused by the kernel; plain path", e->ifname);
+	else
+		wg_log_debug("%s: TUN offloads:%s%s%s%s%s", e->ifname, f & WG_TUN_F_CSUM ? " csum" : "",
+			     f & WG_TUN_F_TSO4 ? " tso4" : "", f & WG_TUN_F_TSO6 ? " tso6" : "",
+			     f & WG_TUN_F_USO4 ? " uso4" : "", f & WG_TUN_F_USO6 ? " uso6" : "");
+}
+
 static int open_tun(struct wg_engine *e, const char *ifname, unsigned mtu)
 {
-	int err = wg_tun_open(&e->tun, ifname, mtu);
+	bool offload = offload_wanted();
+	int err = wg_tun_open(&e->tun, ifname, mtu, offload);
 
 	if (err) {
 		wg_log_error("cannot create TUN device %s: %s%s", ifname, strerror(-err), tun_error_hint(err));
@@ -273,11 +311,7 @@ static int open_tun(struct wg_engine *e, const char *ifname, unsigned mtu)
 	}
 	memcpy(e->ifname, e->tun.name, sizeof(e->ifname));
 	e->mtu = mtu;
-	for (int i = 0; i < WG_TUN_BATCH; i++) {
-		e->tun_bufs[i] = malloc(ENGINE_TUN_BUF);
-		if (!e->tun_bufs[i])
-			return -ENOMEM;
-	}
+	log_offloads(e, offload);
 	return wg_loop_add(&e->loop, &e->tun_src, e->tun.fd, EPOLLIN, on_tun);
 }
 
@@ -453,6 +487,20 @@ static void check_presence(struct wg_engine *e, uint64_t now)
 		on_uapi_gone(e);
 }
 
+static void log_tun_stats(const struct wg_engine *e)
+{
+	const struct wg_tun_stats *s = &e->tun.stats;
+
+	if (e->tun.vnet)
+		wg_log_debug("%s: TUN offloads: read %llu super-packets (%llu segments), completed %llu "
+			     "checksums, dropped %llu; wrote %llu super-packets of %llu packets; %llu write errors",
+			     e->ifname,
+			     (unsigned long long)s->rx_super, (unsigned long long)s->rx_segments,
+			     (unsigned long long)s->rx_csum_completed, (unsigned long long)s->rx_dropped,
+			     (unsigned long long)s->tx_super, (unsigned long long)s->tx_coalesced,
+			     (unsigned long long)s->tx_errors);
+}
+
 int wg_engine_run(struct wg_engine *e)
 {
 	uint64_t now = mono_ns(e);
@@ -476,6 +524,8 @@ int wg_engine_run(struct wg_engine *e)
 		}
 	}
 	wg_udp_flush(&e->udp);
+	flush_tun(e);
+	log_tun_stats(e);
 	wg_log_info("stopping %s: %s", e->ifname, wg_engine_stop_reason_name(e->reason));
 	return 0;
 }
@@ -507,8 +557,6 @@ void wg_engine_free(struct wg_engine *e)
 		wg_udp_destroy(&e->udp);
 	wg_loop_del(&e->loop, &e->tun_src);
 	wg_tun_close(&e->tun);
-	for (int i = 0; i < WG_TUN_BATCH; i++)
-		free(e->tun_bufs[i]);
 	wg_loop_del(&e->loop, &e->stop_src);
 	if (e->stop_fd >= 0)
 		close(e->stop_fd);
