@@ -265,73 +265,95 @@ bool wg_xaead_open(uint8_t *dst, const uint8_t *src, size_t srclen, const uint8_
 	return crypto_aead_xchacha20poly1305_ietf_decrypt(dst, NULL, NULL, src, srclen, ad, adlen, nonce, key) == 0;
 }
 
-/* ---- Prepared per-keypair AEAD for the data path ---- */
+/* ---- Per-keypair AEAD for the data path ----
+ * A keypair holds only its key bytes, so any number of crypto worker threads can use it at once. Each
+ * thread keeps one OpenSSL context with the cipher fetched; re-keying it per packet costs nothing
+ * measurable against a context prepared per key (measured: same MB/s at 1420 bytes), and it keeps a
+ * keypair to 32 bytes per direction instead of an EVP context. */
+
+static pthread_once_t aead_once = PTHREAD_ONCE_INIT;
+static pthread_key_t aead_ctx_key;           /* frees a thread's context when the thread exits */
+static __thread EVP_CIPHER_CTX *aead_ctx;
+
+static void aead_ctx_free(void *ctx) { EVP_CIPHER_CTX_free(ctx); }
+
+static void aead_global_init(void)
+{
+	if (pthread_key_create(&aead_ctx_key, aead_ctx_free) != 0)
+		crypto_fatal("pthread_key_create");
+}
+
+static EVP_CIPHER_CTX *aead_thread_ctx(void)
+{
+	if (aead_ctx)
+		return aead_ctx;
+	pthread_once(&aead_once, aead_global_init);
+	EVP_CIPHER_CTX *ctx = EVP_CIPHER_CTX_new();
+	if (!ctx || EVP_CipherInit_ex(ctx, EVP_chacha20_poly1305(), NULL, NULL, NULL, 1) != 1)
+		crypto_fatal("EVP_CIPHER_CTX_new(chacha20-poly1305)");
+	pthread_setspecific(aead_ctx_key, ctx);
+	aead_ctx = ctx;
+	return ctx;
+}
 
 bool wg_aead_key_init(struct wg_aead_key *k, const uint8_t key[WG_KEY_LEN])
 {
-	/* The key schedule is set once; each packet then only re-sets the nonce (and the direction). */
-	EVP_CIPHER_CTX *ctx = EVP_CIPHER_CTX_new();
-	if (!ctx || EVP_CipherInit_ex(ctx, EVP_chacha20_poly1305(), NULL, key, NULL, 1) != 1) {
-		EVP_CIPHER_CTX_free(ctx);
-		k->impl = NULL;
-		wg_wipe(k->key, sizeof(k->key));
-		return false;
-	}
-	memcpy(k->key, key, WG_KEY_LEN); /* the libsodium path for small packets keys from this copy */
-	k->impl = ctx;
+	memcpy(k->key, key, WG_KEY_LEN);
+	k->is_set = true;
 	return true;
 }
 
 void wg_aead_key_clear(struct wg_aead_key *k)
 {
-	EVP_CIPHER_CTX_free(k->impl); /* OpenSSL cleanses the cipher state on free */
-	k->impl = NULL;
 	wg_wipe(k->key, sizeof(k->key));
+	k->is_set = false;
 }
 
-static bool evp_seal(EVP_CIPHER_CTX *ctx, const uint8_t nonce[NONCE_LEN], uint8_t *dst, const uint8_t *src,
+static bool evp_seal(const uint8_t key[WG_KEY_LEN], const uint8_t nonce[NONCE_LEN], uint8_t *dst, const uint8_t *src,
 		     size_t len)
 {
+	EVP_CIPHER_CTX *ctx = aead_thread_ctx();
 	int n = 0, fin = 0;
-	return EVP_CipherInit_ex(ctx, NULL, NULL, NULL, nonce, 1) == 1 &&
+	return EVP_CipherInit_ex(ctx, NULL, NULL, key, nonce, 1) == 1 &&
 	       EVP_CipherUpdate(ctx, dst, &n, src, (int)len) == 1 && EVP_CipherFinal_ex(ctx, dst + n, &fin) == 1 &&
 	       EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_AEAD_GET_TAG, WG_AEAD_TAG_LEN, dst + len) == 1;
 }
 
-static bool evp_open(EVP_CIPHER_CTX *ctx, const uint8_t nonce[NONCE_LEN], uint8_t *dst, const uint8_t *src,
+static bool evp_open(const uint8_t key[WG_KEY_LEN], const uint8_t nonce[NONCE_LEN], uint8_t *dst, const uint8_t *src,
 		     size_t plen)
 {
+	EVP_CIPHER_CTX *ctx = aead_thread_ctx();
 	uint8_t tag[WG_AEAD_TAG_LEN];
 	int n = 0, fin = 0;
 	memcpy(tag, src + plen, sizeof(tag)); /* in place, src's tag must be read before dst is written */
-	return EVP_CipherInit_ex(ctx, NULL, NULL, NULL, nonce, 0) == 1 &&
+	return EVP_CipherInit_ex(ctx, NULL, NULL, key, nonce, 0) == 1 &&
 	       EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_AEAD_SET_TAG, WG_AEAD_TAG_LEN, tag) == 1 &&
 	       EVP_CipherUpdate(ctx, dst, &n, src, (int)plen) == 1 && EVP_CipherFinal_ex(ctx, dst + n, &fin) == 1;
 }
 
-bool wg_aead_key_seal(struct wg_aead_key *k, uint64_t counter, uint8_t *dst, const uint8_t *src, size_t len)
+bool wg_aead_key_seal(const struct wg_aead_key *k, uint64_t counter, uint8_t *dst, const uint8_t *src, size_t len)
 {
 	uint8_t nonce[NONCE_LEN];
-	if (!k->impl || len > INT_MAX - WG_AEAD_TAG_LEN)
+	if (!k->is_set || len > INT_MAX - WG_AEAD_TAG_LEN)
 		return false;
 	make_nonce(nonce, counter);
 	if (len >= AEAD_OPENSSL_MIN_LEN)
-		return evp_seal(k->impl, nonce, dst, src, len);
+		return evp_seal(k->key, nonce, dst, src, len);
 	return crypto_aead_chacha20poly1305_ietf_encrypt_detached(dst, dst + len, NULL, src, len, NULL, 0, NULL,
 								   nonce, k->key) == 0;
 }
 
-bool wg_aead_key_open(struct wg_aead_key *k, uint64_t counter, uint8_t *dst, const uint8_t *src, size_t len)
+bool wg_aead_key_open(const struct wg_aead_key *k, uint64_t counter, uint8_t *dst, const uint8_t *src, size_t len)
 {
 	uint8_t nonce[NONCE_LEN];
-	if (!k->impl || len < WG_AEAD_TAG_LEN || len > INT_MAX)
+	if (!k->is_set || len < WG_AEAD_TAG_LEN || len > INT_MAX)
 		return false;
 	size_t plen = len - WG_AEAD_TAG_LEN;
 	make_nonce(nonce, counter);
 	if (plen < AEAD_OPENSSL_MIN_LEN)
 		return crypto_aead_chacha20poly1305_ietf_decrypt_detached(dst, NULL, src, plen, src + plen, NULL, 0,
 									   nonce, k->key) == 0;
-	if (evp_open(k->impl, nonce, dst, src, plen))
+	if (evp_open(k->key, nonce, dst, src, plen))
 		return true;
 	/* OpenSSL decrypts before it checks the tag: never leave unauthenticated plaintext behind. */
 	wg_wipe(dst, plen);
@@ -348,4 +370,13 @@ void wg_tai64n(uint8_t out[WG_TIMESTAMP_LEN], uint64_t wall_ns)
 		out[i] = (uint8_t)(secs >> (56 - 8 * i));
 	for (int i = 0; i < 4; i++)
 		out[8 + i] = (uint8_t)(nsecs >> (24 - 8 * i));
+}
+
+void wg_crypto_jobs_run(struct wg_crypto_job *jobs, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		struct wg_crypto_job *j = &jobs[i];
+		j->ok = j->seal ? wg_aead_key_seal(j->key, j->counter, j->data, j->data, j->len)
+				: wg_aead_key_open(j->key, j->counter, j->data, j->data, j->len);
+	}
 }

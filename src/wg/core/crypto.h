@@ -52,18 +52,32 @@ void wg_xaead_seal(uint8_t *dst, const uint8_t *src, size_t srclen, const uint8_
 bool wg_xaead_open(uint8_t *dst, const uint8_t *src, size_t srclen, const uint8_t *ad, size_t adlen,
 		   const uint8_t nonce[WG_COOKIE_NONCE_LEN], const uint8_t key[WG_KEY_LEN]);
 
-/* A transport-data key prepared once per keypair so the per-packet path sets up nothing but the nonce.
- * Owned by its keypair; wg_aead_key_clear wipes and frees it. Not safe for concurrent use. */
+/* A transport-data key. It holds only the key bytes: seal and open may run on any number of threads at
+ * once (each thread keeps its own library context), which is what lets crypto workers share a session.
+ * Owned by its keypair; wg_aead_key_clear wipes it. */
 struct wg_aead_key {
-	void *impl;                 /* library context (e.g. an EVP_CIPHER_CTX), NULL if unset */
 	uint8_t key[WG_KEY_LEN];
+	bool is_set;
 };
 bool wg_aead_key_init(struct wg_aead_key *k, const uint8_t key[WG_KEY_LEN]);
 void wg_aead_key_clear(struct wg_aead_key *k);
 /* Encrypts len bytes of src into dst (dst may equal src) and appends the 16-byte tag at dst + len. */
-bool wg_aead_key_seal(struct wg_aead_key *k, uint64_t counter, uint8_t *dst, const uint8_t *src, size_t len);
+bool wg_aead_key_seal(const struct wg_aead_key *k, uint64_t counter, uint8_t *dst, const uint8_t *src, size_t len);
 /* Decrypts len bytes (ciphertext including the tag) into dst (may equal src); false on a bad tag. */
-bool wg_aead_key_open(struct wg_aead_key *k, uint64_t counter, uint8_t *dst, const uint8_t *src, size_t len);
+bool wg_aead_key_open(const struct wg_aead_key *k, uint64_t counter, uint8_t *dst, const uint8_t *src, size_t len);
+
+/* One independent AEAD operation of a batch, in place: seal len bytes at data (the tag is appended), or
+ * open len bytes of ciphertext including its tag. The data path collects a batch of these and lets the
+ * I/O layer run them on several threads (wg_io_ops.run_crypto_jobs); ok holds the result. */
+struct wg_crypto_job {
+	const struct wg_aead_key *key;
+	uint64_t counter;
+	uint8_t *data;
+	size_t len;
+	bool seal;
+	bool ok;
+};
+void wg_crypto_jobs_run(struct wg_crypto_job *jobs, size_t n);
 
 /* TAI64N timestamp of a wall-clock time in nanoseconds since the Unix epoch (12 bytes, big-endian). */
 void wg_tai64n(uint8_t out[WG_TIMESTAMP_LEN], uint64_t wall_ns);

@@ -50,7 +50,9 @@ struct wg_device *wg_device_new(const struct wg_io_ops *ops)
 	dev->allowed_ips = wg_allowedips_new();
 	dev->peer_buckets = calloc(INITIAL_PEER_BUCKETS, sizeof(*dev->peer_buckets));
 	dev->peer_bucket_count = INITIAL_PEER_BUCKETS;
-	if (!dev->ratelimiter || !dev->allowed_ips || !dev->peer_buckets || !wg_index_table_init(&dev->indices)) {
+	dev->tx.arena = malloc(WG_TX_ARENA_SIZE);
+	if (!dev->ratelimiter || !dev->allowed_ips || !dev->peer_buckets || !dev->tx.arena ||
+	    !wg_index_table_init(&dev->indices)) {
 		wg_device_free(dev);
 		return NULL;
 	}
@@ -66,6 +68,9 @@ void wg_device_free(struct wg_device *dev)
 	wg_allowedips_free(dev->allowed_ips);
 	wg_index_table_destroy(&dev->indices);
 	free(dev->peer_buckets);
+	if (dev->tx.arena)
+		wg_wipe(dev->tx.arena, WG_TX_ARENA_SIZE);
+	free(dev->tx.arena);
 	wg_wipe(dev, sizeof(*dev));
 	free(dev);
 }
@@ -303,8 +308,11 @@ void wg_peer_set_persistent_keepalive(struct wg_peer *peer, uint16_t interval_se
 	bool enabling = interval_sec && !peer->timers.persistent_keepalive_interval;
 
 	wg_timers_set_persistent_keepalive(&peer->timers, interval_sec, wg_now(peer->dev));
-	if (enabling && peer->dev->identity.has_identity && peer->endpoint.addr.sa.sa_family)
+	if (enabling && peer->dev->identity.has_identity && peer->endpoint.addr.sa.sa_family) {
+		wg_batch_begin(peer->dev);
 		wg_send_keepalive(peer);
+		wg_batch_end(peer->dev);
+	}
 }
 
 int wg_peer_add_allowed_ip(struct wg_peer *peer, int family, const uint8_t *ip, uint8_t cidr)
@@ -352,11 +360,13 @@ uint64_t wg_device_tick(struct wg_device *dev)
 {
 	uint64_t now = wg_now(dev), next = UINT64_MAX;
 
-	for (struct wg_peer *p = dev->order_first; p; p = p->order_next) {
-		uint64_t deadline;
-
+	wg_batch_begin(dev);
+	for (struct wg_peer *p = dev->order_first; p; p = p->order_next)
 		run_peer_timers(p, now);
-		deadline = wg_timers_next_deadline(&p->timers);
+	wg_batch_end(dev);
+	/* Deadlines are read after the batch: sending (at its end) arms timers too. */
+	for (struct wg_peer *p = dev->order_first; p; p = p->order_next) {
+		uint64_t deadline = wg_timers_next_deadline(&p->timers);
 		if (deadline < next)
 			next = deadline;
 	}

@@ -12,6 +12,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/socket.h>
+#include "wg/core/crypto.h"
 #include "wg/core/messages.h"
 
 /* A UDP peer address (IPv4 or IPv6, with scope id). family 0 = none. */
@@ -36,6 +37,22 @@ struct wg_io_ops {
 	int (*set_fwmark)(void *ctx, uint32_t mark);
 	uint64_t (*mono_ns)(void *ctx);  /* monotonic clock */
 	uint64_t (*wall_ns)(void *ctx);  /* wall clock, ns since the Unix epoch */
+	/* Runs n independent crypto jobs (on any threads, in any order) and returns when all are done; the
+	 * device calls it once per batch. NULL: the device runs them itself on the calling thread. */
+	void (*run_crypto_jobs)(void *ctx, struct wg_crypto_job *jobs, size_t n);
+};
+
+/* One received datagram of a batch. data is decrypted in place, so it must be writable. */
+struct wg_datagram {
+	uint8_t *data;
+	size_t len;
+	const struct wg_endpoint *from;
+};
+
+/* One plaintext packet of a batch read from the TUN device (copied; not modified). */
+struct wg_packet {
+	const uint8_t *data;
+	size_t len;
 };
 
 /* Why packets were dropped; counted per device, readable with wg_device_get_counters. */
@@ -126,6 +143,10 @@ void wg_peer_for_each_allowed_ip(const struct wg_peer *peer, wg_peer_allowed_ip_
 void wg_device_tun_input(struct wg_device *dev, const uint8_t *packet, size_t len);
 /* A UDP datagram received from `from`. Hostile input is dropped and counted, never trusted. */
 void wg_device_udp_input(struct wg_device *dev, const uint8_t *data, size_t len, const struct wg_endpoint *from);
+/* Batched forms of the two above: the crypto of the whole batch goes to run_crypto_jobs at once, and
+ * packets leave in the order they came, per peer and overall. */
+void wg_device_tun_input_batch(struct wg_device *dev, const struct wg_packet *packets, size_t n);
+void wg_device_udp_input_batch(struct wg_device *dev, struct wg_datagram *datagrams, size_t n);
 /* Runs due timers; returns the monotonic time of the next deadline (UINT64_MAX if none). */
 uint64_t wg_device_tick(struct wg_device *dev);
 /* Forces the "under load" mode (cookie replies instead of handshakes without mac2) for at least a

@@ -18,6 +18,7 @@
  * (next/current/previous) and freed (wiped) when rotated out or when keys are zeroed. */
 struct wg_keypair {
 	struct wg_peer *peer;
+	struct wg_keypair *next_retired;  /* in the device's retired list until the batch ends */
 	struct wg_index_entry entry;   /* our (receiver) index -> this keypair */
 	struct wg_aead_key sending, receiving;
 	struct wg_replay replay;
@@ -57,6 +58,25 @@ struct wg_peer {
 	unsigned staged_head, staged_count;       /* ring buffer, oldest at head */
 };
 
+enum { WG_BATCH_MAX = 512, WG_TX_ARENA_SIZE = 1 << 20 };
+
+struct wg_tx_batch {
+	struct wg_crypto_job jobs[WG_BATCH_MAX];
+	struct wg_peer *peers[WG_BATCH_MAX];
+	uint8_t *messages[WG_BATCH_MAX];
+	size_t count;
+	uint8_t *arena;                           /* WG_TX_ARENA_SIZE bytes of outgoing messages */
+	size_t arena_used;
+};
+
+struct wg_rx_batch {
+	struct wg_crypto_job jobs[WG_BATCH_MAX];
+	struct wg_keypair *keypairs[WG_BATCH_MAX];
+	const struct wg_endpoint *from[WG_BATCH_MAX];
+	size_t lens[WG_BATCH_MAX];                /* whole message lengths */
+	size_t count;
+};
+
 struct wg_device {
 	struct wg_io_ops ops;
 	struct wg_static_identity identity;
@@ -83,17 +103,29 @@ struct wg_device {
 	uint32_t handshake_load_threshold;
 
 	struct wg_device_counters counters;
-	/* Separate buffers: a received packet can trigger sends (staged data after a confirmation) while its
-	 * plaintext is still waiting to be delivered. */
-	uint8_t tx_scratch[WG_MAX_PACKET + WG_DATA_OVERHEAD + WG_PADDING_MULTIPLE];
-	uint8_t rx_scratch[WG_MAX_PACKET + WG_DATA_OVERHEAD];
+
+	/* Batching: data messages are built (tx) or matched to their session (rx) one by one, their crypto
+	 * runs for the whole batch at once, then they are sent or delivered in order. While a batch is open,
+	 * keypairs that are rotated out go to `retired` and are freed when it closes, because pending jobs
+	 * may still point at them. */
+	unsigned batch_depth;
+	struct wg_keypair *retired;
+	struct wg_tx_batch tx;
+	struct wg_rx_batch rx;
+	uint8_t rx_copy[WG_MAX_PACKET];           /* for the unbatched wg_device_udp_input */
 };
 
 static inline uint64_t wg_now(const struct wg_device *dev) { return dev->ops.mono_ns(dev->ops.ctx); }
 static inline void wg_count_drop(struct wg_device *dev, enum wg_drop_reason r) { dev->counters.dropped[r]++; }
 static inline uint64_t wg_jitter(void) { return wg_random_below(WG_REKEY_TIMEOUT_JITTER_MAX); }
 
+/* batch.c */
+void wg_batch_begin(struct wg_device *dev);
+void wg_batch_end(struct wg_device *dev);
+void wg_run_jobs(struct wg_device *dev, struct wg_crypto_job *jobs, size_t n);
+
 /* keypairs.c */
+void wg_keypairs_free_retired(struct wg_device *dev);
 bool wg_keypair_install(struct wg_peer *peer, const struct wg_session_keys *keys, uint64_t now);
 /* The responder's next keypair becomes current on the first packet received with it. True if rotated. */
 bool wg_keypair_confirm(struct wg_peer *peer, struct wg_keypair *kp);
@@ -107,4 +139,8 @@ void wg_send_keepalive(struct wg_peer *peer);
 void wg_send_staged(struct wg_peer *peer);
 void wg_staged_purge(struct wg_peer *peer);
 void wg_send_datagram(struct wg_peer *peer, const uint8_t *data, size_t len, uint8_t dscp);
+void wg_tx_flush(struct wg_device *dev);
+
+/* receive.c */
+void wg_rx_flush(struct wg_device *dev);
 #endif

@@ -5,15 +5,36 @@
 #include <stdlib.h>
 #include "wg/core/device_internal.h"
 
+static void keypair_destroy(struct wg_keypair *kp)
+{
+	wg_aead_key_clear(&kp->sending);
+	wg_aead_key_clear(&kp->receiving);
+	wg_wipe(kp, sizeof(*kp));
+	free(kp);
+}
+
+/* The session stops being reachable at once (its index goes); its memory lives on until the current
+ * batch ends, since crypto jobs of the batch may still use its keys. */
 static void keypair_free(struct wg_device *dev, struct wg_keypair *kp)
 {
 	if (!kp)
 		return;
 	wg_index_table_remove(&dev->indices, &kp->entry);
-	wg_aead_key_clear(&kp->sending);
-	wg_aead_key_clear(&kp->receiving);
-	wg_wipe(kp, sizeof(*kp));
-	free(kp);
+	if (dev->batch_depth) {
+		kp->next_retired = dev->retired;
+		dev->retired = kp;
+		return;
+	}
+	keypair_destroy(kp);
+}
+
+void wg_keypairs_free_retired(struct wg_device *dev)
+{
+	while (dev->retired) {
+		struct wg_keypair *kp = dev->retired;
+		dev->retired = kp->next_retired;
+		keypair_destroy(kp);
+	}
 }
 
 static struct wg_keypair *keypair_new(struct wg_peer *peer, const struct wg_session_keys *keys, uint64_t now)

@@ -102,6 +102,9 @@ static void send_response(struct wg_peer *peer, uint64_t now)
 		return;
 	}
 	wg_wipe(&keys, sizeof(keys));
+	/* A response counts as a handshake sent: data queued before the initiator confirms must wait for
+	 * the confirmation, not start a competing handshake. */
+	peer->last_sent_handshake_ns = now;
 	wg_timers_session_derived(&peer->timers, now);
 	wg_timers_any_authenticated_packet_traversal(&peer->timers, now);
 	wg_timers_any_authenticated_packet_sent(&peer->timers);
@@ -236,30 +239,46 @@ static void deliver(struct wg_peer *peer, const uint8_t *plain, size_t len, uint
 	wg_timers_data_received(&peer->timers, now);
 }
 
-static void receive_data(struct wg_device *dev, const uint8_t *data, size_t len, const struct wg_endpoint *from, uint64_t now)
+/* Matches a data message to its session and queues its decryption; the rest happens in wg_rx_flush. */
+static void receive_data(struct wg_device *dev, uint8_t *data, size_t len, const struct wg_endpoint *from, uint64_t now)
 {
 	struct wg_index_entry *entry = wg_index_table_lookup(&dev->indices, wg_get_le32(data + 4), WG_INDEX_KEYPAIR);
-	size_t plain_len = len - WG_DATA_OVERHEAD;
+	struct wg_rx_batch *rx = &dev->rx;
 	uint64_t counter = wg_get_le64(data + 8);
+	struct wg_crypto_job *job;
 	struct wg_keypair *kp;
-	struct wg_peer *peer;
 
 	if (!entry) {
 		wg_count_drop(dev, WG_DROP_UNKNOWN_INDEX);
 		return;
 	}
 	kp = entry->owner;
-	peer = kp->peer;
 	if (wg_keypair_expired_for_receiving(kp, now) || counter >= WG_REJECT_AFTER_MESSAGES) {
 		wg_count_drop(dev, WG_DROP_KEY_EXPIRED);
 		return;
 	}
-	if (!wg_aead_key_open(&kp->receiving, counter, dev->rx_scratch, data + WG_DATA_HEADER_LEN, len - WG_DATA_HEADER_LEN)) {
-		wg_count_drop(dev, WG_DROP_DECRYPT_FAILED);
-		return;
-	}
+	if (rx->count == WG_BATCH_MAX)
+		wg_rx_flush(dev);
+	job = &rx->jobs[rx->count];
+	job->key = &kp->receiving;
+	job->counter = counter;
+	job->data = data + WG_DATA_HEADER_LEN;
+	job->len = len - WG_DATA_HEADER_LEN;
+	job->seal = false;
+	rx->keypairs[rx->count] = kp;
+	rx->from[rx->count] = from;
+	rx->lens[rx->count] = len;
+	rx->count++;
+}
+
+/* What follows the decryption of one authentic data message, in arrival order. */
+static void data_authenticated(struct wg_device *dev, struct wg_keypair *kp, const struct wg_crypto_job *job,
+			       size_t len, const struct wg_endpoint *from, uint64_t now)
+{
+	struct wg_peer *peer = kp->peer;
+
 	/* The window is updated only for authentic packets, so forgeries cannot advance it. */
-	if (!wg_replay_accept(&kp->replay, counter)) {
+	if (!wg_replay_accept(&kp->replay, job->counter)) {
 		wg_count_drop(dev, WG_DROP_REPLAY);
 		return;
 	}
@@ -272,19 +291,46 @@ static void receive_data(struct wg_device *dev, const uint8_t *data, size_t len,
 	keep_key_fresh_on_receive(peer, kp, now);
 	wg_timers_any_authenticated_packet_received(&peer->timers);
 	wg_timers_any_authenticated_packet_traversal(&peer->timers, now);
-	deliver(peer, dev->rx_scratch, plain_len, now);
+	deliver(peer, job->data, job->len - WG_AEAD_TAG_LEN, now);
 }
 
-void wg_device_udp_input(struct wg_device *dev, const uint8_t *data, size_t len, const struct wg_endpoint *from)
+void wg_rx_flush(struct wg_device *dev)
 {
+	struct wg_rx_batch *rx = &dev->rx;
 	uint64_t now;
+
+	if (!rx->count)
+		return;
+	wg_run_jobs(dev, rx->jobs, rx->count);
+	now = wg_now(dev);
+	for (size_t i = 0; i < rx->count; i++) {
+		if (!rx->jobs[i].ok) {
+			wg_count_drop(dev, WG_DROP_DECRYPT_FAILED);
+			continue;
+		}
+		data_authenticated(dev, rx->keypairs[i], &rx->jobs[i], rx->lens[i], rx->from[i], now);
+	}
+	rx->count = 0;
+}
+
+/* One datagram. Data messages join the batch; anything else first lets the batch finish, so that every
+ * message acts on the state its predecessors left (a response installs the session that the next data
+ * message uses). */
+static void datagram(struct wg_device *dev, uint8_t *data, size_t len, const struct wg_endpoint *from, uint64_t now)
+{
+	uint32_t type;
 
 	if (len < sizeof(struct wg_msg_header)) {
 		wg_count_drop(dev, WG_DROP_MALFORMED);
 		return;
 	}
-	now = wg_now(dev);
-	switch (wg_get_le32(data)) {
+	type = wg_get_le32(data);
+	if (type == WG_MSG_DATA && len >= WG_DATA_MIN_LEN) {
+		receive_data(dev, data, len, from, now);
+		return;
+	}
+	wg_rx_flush(dev);
+	switch (type) {
 	case WG_MSG_INITIATION:
 		if (len != sizeof(struct wg_msg_initiation))
 			break;
@@ -300,11 +346,28 @@ void wg_device_udp_input(struct wg_device *dev, const uint8_t *data, size_t len,
 			break;
 		receive_cookie_reply(dev, data, now);
 		return;
-	case WG_MSG_DATA:
-		if (len < WG_DATA_MIN_LEN)
-			break;
-		receive_data(dev, data, len, from, now);
-		return;
 	}
 	wg_count_drop(dev, WG_DROP_MALFORMED);
+}
+
+void wg_device_udp_input_batch(struct wg_device *dev, struct wg_datagram *datagrams, size_t n)
+{
+	uint64_t now = wg_now(dev);
+
+	wg_batch_begin(dev);
+	for (size_t i = 0; i < n; i++)
+		datagram(dev, datagrams[i].data, datagrams[i].len, datagrams[i].from, now);
+	wg_batch_end(dev);
+}
+
+void wg_device_udp_input(struct wg_device *dev, const uint8_t *data, size_t len, const struct wg_endpoint *from)
+{
+	struct wg_datagram one = {.data = dev->rx_copy, .len = len, .from = from};
+
+	if (len > sizeof(dev->rx_copy)) {
+		wg_count_drop(dev, WG_DROP_MALFORMED);
+		return;
+	}
+	memcpy(dev->rx_copy, data, len);
+	wg_device_udp_input_batch(dev, &one, 1);
 }

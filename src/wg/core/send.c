@@ -59,23 +59,51 @@ static size_t padded_length(size_t len, unsigned mtu)
 	return padded;
 }
 
-/* Encrypts one plaintext packet (len 0 = keepalive) with the current session and sends it. */
+/* Sends every queued data message: one crypto call for the batch, then the datagrams in queue order. */
+void wg_tx_flush(struct wg_device *dev)
+{
+	struct wg_tx_batch *tx = &dev->tx;
+
+	wg_run_jobs(dev, tx->jobs, tx->count);
+	for (size_t i = 0; i < tx->count; i++) {
+		if (tx->jobs[i].ok)
+			wg_send_datagram(tx->peers[i], tx->messages[i], WG_DATA_HEADER_LEN + tx->jobs[i].len + WG_AEAD_TAG_LEN, 0);
+	}
+	tx->count = 0;
+	tx->arena_used = 0;
+}
+
+/* Queues one plaintext packet (len 0 = keepalive) for encryption with the current session. The counter
+ * is taken now, so the order of the queue is the order of the counters. */
 static void send_with_keypair(struct wg_peer *peer, struct wg_keypair *kp, const uint8_t *packet, size_t len, uint64_t now)
 {
 	struct wg_device *dev = peer->dev;
-	uint8_t *out = dev->tx_scratch;
+	struct wg_tx_batch *tx = &dev->tx;
 	size_t padded = padded_length(len, dev->mtu);
-	uint64_t counter = kp->sending_counter++;
+	size_t need = WG_DATA_OVERHEAD + padded;
+	struct wg_crypto_job *job;
+	uint8_t *out;
+
+	if (tx->count == WG_BATCH_MAX || tx->arena_used + need > WG_TX_ARENA_SIZE)
+		wg_tx_flush(dev);
+	out = tx->arena + tx->arena_used;
+	tx->arena_used += (need + 63) & ~(size_t)63; /* keep messages cache-line aligned */
+	job = &tx->jobs[tx->count];
+	job->key = &kp->sending;
+	job->counter = kp->sending_counter++;
+	job->data = out + WG_DATA_HEADER_LEN;
+	job->len = padded;
+	job->seal = true;
+	tx->peers[tx->count] = peer;
+	tx->messages[tx->count] = out;
+	tx->count++;
 
 	wg_put_le32(out, WG_MSG_DATA);
 	wg_put_le32(out + 4, kp->remote_index);
-	wg_put_le64(out + 8, counter);
+	wg_put_le64(out + 8, job->counter);
 	if (len)
-		memcpy(out + WG_DATA_HEADER_LEN, packet, len);
-	memset(out + WG_DATA_HEADER_LEN + len, 0, padded - len);
-	if (!wg_aead_key_seal(&kp->sending, counter, out + WG_DATA_HEADER_LEN, out + WG_DATA_HEADER_LEN, padded))
-		return;
-	wg_send_datagram(peer, out, WG_DATA_OVERHEAD + padded, 0);
+		memcpy(job->data, packet, len);
+	memset(job->data + len, 0, padded - len);
 	wg_timers_any_authenticated_packet_traversal(&peer->timers, now);
 	wg_timers_any_authenticated_packet_sent(&peer->timers);
 	if (len)
@@ -179,7 +207,7 @@ static bool packet_destination(const uint8_t *packet, size_t len, int *family, c
 	return false;
 }
 
-void wg_device_tun_input(struct wg_device *dev, const uint8_t *packet, size_t len)
+static void tun_packet(struct wg_device *dev, const uint8_t *packet, size_t len)
 {
 	struct wg_allowedips_owner *owner;
 	struct wg_peer *peer;
@@ -215,4 +243,18 @@ void wg_device_tun_input(struct wg_device *dev, const uint8_t *packet, size_t le
 	}
 	send_with_keypair(peer, kp, packet, len, now);
 	keep_key_fresh_on_send(peer, kp, now);
+}
+
+void wg_device_tun_input_batch(struct wg_device *dev, const struct wg_packet *packets, size_t n)
+{
+	wg_batch_begin(dev);
+	for (size_t i = 0; i < n; i++)
+		tun_packet(dev, packets[i].data, packets[i].len);
+	wg_batch_end(dev);
+}
+
+void wg_device_tun_input(struct wg_device *dev, const uint8_t *packet, size_t len)
+{
+	struct wg_packet one = {.data = packet, .len = len};
+	wg_device_tun_input_batch(dev, &one, 1);
 }

@@ -1,0 +1,25 @@
+/* Batch brackets around every entry point that moves packets (see device_internal.h): begin/end nest,
+ * and the outermost end runs the pending crypto, sends and deliveries, then frees retired keypairs. */
+#include "wg/core/device_internal.h"
+
+void wg_batch_begin(struct wg_device *dev) { dev->batch_depth++; }
+
+void wg_batch_end(struct wg_device *dev)
+{
+	if (--dev->batch_depth)
+		return;
+	/* Deliveries first: they may queue sends (staged data once a session is confirmed). */
+	wg_rx_flush(dev);
+	wg_tx_flush(dev);
+	wg_keypairs_free_retired(dev);
+}
+
+void wg_run_jobs(struct wg_device *dev, struct wg_crypto_job *jobs, size_t n)
+{
+	if (!n)
+		return;
+	if (dev->ops.run_crypto_jobs)
+		dev->ops.run_crypto_jobs(dev->ops.ctx, jobs, n);
+	else
+		wg_crypto_jobs_run(jobs, n);
+}
