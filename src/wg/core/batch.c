@@ -23,3 +23,6 @@ void wg_run_jobs(struct wg_device *dev, struct wg_crypto_job *jobs, size_t n)
 	else
 		wg_crypto_jobs_run(jobs, n);
 }
+
+void wg_device_begin_batch(struct wg_device *dev) { wg_batch_begin(dev); }
+void wg_device_end_batch(struct wg_device *dev) { wg_batch_end(dev); }

@@ -147,6 +147,11 @@ void wg_device_udp_input(struct wg_device *dev, const uint8_t *data, size_t len,
  * packets leave in the order they came, per peer and overall. */
 void wg_device_tun_input_batch(struct wg_device *dev, const struct wg_packet *packets, size_t n);
 void wg_device_udp_input_batch(struct wg_device *dev, struct wg_datagram *datagrams, size_t n);
+/* Brackets a burst of wg_device_tun_input calls (e.g. the segments of one TUN read) into one batch:
+ * their crypto and sends happen at wg_device_end_batch. tun input copies each packet, so the caller may
+ * reuse its buffer at once. */
+void wg_device_begin_batch(struct wg_device *dev);
+void wg_device_end_batch(struct wg_device *dev);
 /* Runs due timers; returns the monotonic time of the next deadline (UINT64_MAX if none). */
 uint64_t wg_device_tick(struct wg_device *dev);
 /* Forces the "under load" mode (cookie replies instead of handshakes without mac2) for at least a
