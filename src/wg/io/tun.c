@@ -31,6 +31,12 @@ struct wg_tun_wq {
 	uint8_t arena[TUN_WQ_ARENA];
 };
 
+_Static_assert(WG_TUN_F_CSUM == TUN_F_CSUM && WG_TUN_F_TSO4 == TUN_F_TSO4 && WG_TUN_F_TSO6 == TUN_F_TSO6,
+	       "TUNSETOFFLOAD flags");
+#ifdef TUN_F_USO4
+_Static_assert(WG_TUN_F_USO4 == TUN_F_USO4 && WG_TUN_F_USO6 == TUN_F_USO6, "TUNSETOFFLOAD USO flags");
+#endif
+
 static const char tun_clone_path[] = "/dev/net/tun";
 static const uint8_t empty_vnet_hdr[WG_VNET_HDR_LEN];
 
