@@ -180,10 +180,16 @@ static void tun_packet(void *ctx, const uint8_t *packet, size_t len)
 	wg_device_tun_input(e->dev, packet, len);
 }
 
+/* One batch for the device per wakeup: the crypto of every packet read (the segments of super-packets
+ * included) runs together, and the datagrams leave together, at wg_device_end_batch. */
 static void on_tun(struct wg_loop_source *src, uint32_t events)
 {
 	struct wg_engine *e = wg_container_of(src, struct wg_engine, tun_src);
-	int n = wg_tun_read_batch(&e->tun, tun_packet, e);
+	int n;
+
+	wg_device_begin_batch(e->dev);
+	n = wg_tun_read_batch(&e->tun, tun_packet, e);
+	wg_device_end_batch(e->dev);
 
 	if (n < 0) {
 		if (n == -EBADFD || n == -EIO || !wg_tun_attached(&e->tun))
