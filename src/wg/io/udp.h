@@ -1,10 +1,25 @@
 /* The UDP side: one port, two sockets (IPv4, and IPv6 with IPV6_V6ONLY), registered with the event loop.
  *
- * Batched by design. Receiving: one recvmmsg of up to WG_UDP_RX_BATCH datagrams per wakeup, handed to the
- * owner's rx callback as one batch. Sending: wg_udp_send copies the datagram into a per-socket queue and
- * wg_udp_flush sends each queue with sendmmsg; the queue also flushes itself when full. The engine
- * flushes after every event and every timer run, so a batch in produces a batch out. (The later fast
- * path replaces the inside of this file with GSO/GRO and several threads; the interface stays.)
+ * Batched by design. Receiving: one recvmmsg of up to WG_UDP_RX_BATCH messages per wakeup; the
+ * datagrams are handed to the owner's rx callback in batches of at most WG_UDP_RX_BATCH, in arrival
+ * order. Sending: wg_udp_send copies the datagram into a per-socket queue and wg_udp_flush sends the
+ * queue with sendmmsg; the queue also flushes itself when full. The engine flushes after every event
+ * and every timer run, so a batch in produces a batch out.
+ *
+ * Offloads (Linux UDP GSO/GRO, probed per socket when it opens; ZL_WG_OFFLOAD=0 turns both off, as it
+ * does the TUN offloads):
+ * - Send: consecutive queued datagrams to the same destination with the same DSCP and the same size
+ *   (the last may be shorter) leave as one message with a UDP_SEGMENT control message, up to
+ *   WG_UDP_GSO_MAX_SEGMENTS datagrams and WG_UDP_GSO_MAX_BYTES; the kernel (or the NIC) cuts it into
+ *   ordinary datagrams, so the wire sees exactly what a sendmmsg of single datagrams would send.
+ *   A route whose device cannot checksum for us refuses with EIO: GSO is turned off for that socket and
+ *   the datagrams are resent one by one. A segment larger than the route's MTU (EMSGSIZE, or EINVAL on
+ *   older kernels) is resent one by one too (fragmented), and a few such refusals in a row turn GSO off.
+ * - Receive: with UDP_GRO the kernel may coalesce datagrams of one flow into a single message with
+ *   a UDP_GRO control message giving the segment size; such a message is split back into datagrams.
+ *   Every receive buffer holds WG_UDP_MAX_DATAGRAM bytes, the kernel's limit for a coalesced message
+ *   unless an underlay device's gro_max_size was raised (BIG TCP): a longer one arrives truncated and
+ *   is dropped and counted (rx_truncated).
  *
  * DSCP: a datagram queued with dscp != 0 (handshakes: WG_HANDSHAKE_DSCP) carries it as the TOS / traffic
  * class byte through an IP_TOS / IPV6_TCLASS control message; data packets use the socket default.
@@ -22,11 +37,15 @@ enum {
 	WG_UDP_V4 = 0,
 	WG_UDP_V6 = 1,
 	WG_UDP_FAMILIES = 2,
-	WG_UDP_RX_BATCH = 32,
-	WG_UDP_TX_BATCH = 32,
+	WG_UDP_RX_BATCH = 32,           /* messages per recvmmsg, and datagrams per rx callback */
+	WG_UDP_TX_BATCH = 256,          /* datagrams queued per socket before it flushes by itself */
 	WG_UDP_MAX_DATAGRAM = 65535,
+	WG_UDP_GSO_MAX_SEGMENTS = 64,   /* the kernel's UDP_MAX_SEGMENTS on every version that has GSO */
+	WG_UDP_GSO_MAX_BYTES = 65507,   /* largest UDP payload of one IPv4 packet (and within IPv6's) */
 };
 
+/* Each bufs[i] points into a receive buffer (the datagrams of one GRO message share one) and is valid
+ * until the callback returns. */
 struct wg_udp_rx_batch {
 	int count;
 	uint8_t *bufs[WG_UDP_RX_BATCH];
@@ -35,15 +54,19 @@ struct wg_udp_rx_batch {
 };
 typedef void (*wg_udp_rx_fn)(void *ctx, const struct wg_udp_rx_batch *batch);
 
+/* Datagrams are single WireGuard messages; messages are what the socket calls carried (with GRO / GSO,
+ * one message may hold many datagrams). */
 struct wg_udp_stats {
-	uint64_t rx_datagrams, rx_truncated;
-	uint64_t tx_datagrams, tx_errors, tx_dropped_full;
+	uint64_t rx_datagrams, rx_messages, rx_truncated;
+	uint64_t tx_datagrams, tx_messages, tx_errors, tx_dropped_full, tx_gso_fallbacks;
 };
 
 struct wg_udp;
 struct wg_udp_sock {
 	struct wg_loop_source src;   /* src.fd is the socket, -1 when that family is not open */
 	struct wg_udp *udp;
+	bool gso, gro;               /* offloads in use on this socket (probed when it opened) */
+	unsigned gso_refusals;       /* size refusals of GSO messages since the last accepted one */
 };
 
 struct wg_udp_rx;
@@ -54,6 +77,7 @@ struct wg_udp {
 	bool bound;
 	uint16_t port;
 	uint32_t fwmark;
+	bool offload;                /* may use GSO/GRO (false with ZL_WG_OFFLOAD=0) */
 	wg_udp_rx_fn rx;
 	void *ctx;
 	struct wg_udp_rx *rxs;                      /* receive buffers, shared by both sockets */
@@ -61,7 +85,8 @@ struct wg_udp {
 	struct wg_udp_stats stats;
 };
 
-/* Allocates the buffers; no socket is open until wg_udp_bind. 0 or -ENOMEM. */
+/* Allocates the buffers; no socket is open until wg_udp_bind. Reads ZL_WG_OFFLOAD (0, off, no or false:
+ * no GSO/GRO). 0 or -ENOMEM. */
 int wg_udp_init(struct wg_udp *u, struct wg_loop *loop, wg_udp_rx_fn rx, void *ctx);
 void wg_udp_destroy(struct wg_udp *u);
 
