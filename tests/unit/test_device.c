@@ -661,6 +661,48 @@ static void test_batch_with_handshake_then_data(void)
 	teardown();
 }
 
+/* 50 initiations (from a stranger: each costs the DH work before it fails) and one data packet in the
+ * same batch: the data is delivered at once, the handshakes drain a few per batch afterwards. */
+static void test_handshake_flood_does_not_stall_data(void)
+{
+	static struct wg_msg_initiation floods[50];
+	struct wg_datagram in[51];
+	struct wg_static_identity stranger = {.has_identity = true};
+	struct wg_handshake hs;
+	struct wg_cookie_maker maker;
+	uint8_t ts[WG_TIMESTAMP_LEN] = {0};
+	struct wg_endpoint stranger_ep;
+	struct wg_device_counters c;
+	size_t left, rounds = 0;
+
+	pair_setup();
+	send_packet(0, 1, 60, 1);
+	pump();
+	wg_x25519_generate(stranger.private_key, stranger.public_key);
+	wg_noise_handshake_init(&hs, &stranger, nodes[1].pub, NULL);
+	wg_cookie_maker_init(&maker, nodes[1].pub);
+	endpoint_v4(&stranger_ep, "203.0.113.9", 9999);
+	for (int i = 0; i < 50; i++) {
+		ts[11] = (uint8_t)i;
+		CHECK(wg_noise_create_initiation(&hs, &stranger, (uint32_t)i, ts, &floods[i]));
+		wg_cookie_add_macs(&maker, &floods[i], sizeof(floods[i]), fake_now);
+		in[i] = (struct wg_datagram){.data = (uint8_t *)&floods[i], .len = sizeof(floods[i]), .from = &stranger_ep};
+	}
+	send_packet(0, 1, 80, 2);
+	CHECK(nodes[0].out_count == 1);
+	in[50] = (struct wg_datagram){.data = nodes[0].out[0].data, .len = nodes[0].out[0].len, .from = &nodes[0].self};
+	wg_device_udp_input_batch(nodes[1].dev, in, 51);
+	nodes[0].out_count = 0;
+	CHECK(nodes[1].tun_count == 2);
+	CHECK(nodes[1].dev->handshake_queue_count == 50 - WG_HANDSHAKES_PER_BATCH);
+	while ((left = wg_device_process_handshakes(nodes[1].dev)) > 0 && rounds < 100)
+		rounds++;
+	CHECK(left == 0);
+	wg_device_get_counters(nodes[1].dev, &c);
+	CHECK(c.dropped[WG_DROP_HANDSHAKE_FAILED] == 50);
+	teardown();
+}
+
 int main(void)
 {
 	TEST_RUN(test_handshake_and_data_both_ways);
@@ -684,5 +726,6 @@ int main(void)
 	TEST_RUN(test_three_nodes_route_by_allowed_ips);
 	TEST_RUN(test_batches_keep_order_and_run_crypto_once);
 	TEST_RUN(test_batch_with_handshake_then_data);
+	TEST_RUN(test_handshake_flood_does_not_stall_data);
 	return TEST_SUMMARY();
 }

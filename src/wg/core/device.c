@@ -6,7 +6,7 @@
 #include <sodium.h>
 #include "wg/core/device_internal.h"
 
-enum { INITIAL_PEER_BUCKETS = 64, DEFAULT_HANDSHAKE_LOAD_THRESHOLD = 4096 };
+enum { INITIAL_PEER_BUCKETS = 64 };
 
 static const char *const drop_reason_names[WG_DROP_REASONS] = {
 	[WG_DROP_MALFORMED] = "malformed",
@@ -42,7 +42,6 @@ struct wg_device *wg_device_new(const struct wg_io_ops *ops)
 		return NULL;
 	dev->ops = *ops;
 	dev->mtu = WG_DEFAULT_MTU;
-	dev->handshake_load_threshold = DEFAULT_HANDSHAKE_LOAD_THRESHOLD;
 	dev->next_internal_id = 1;
 	wg_random_bytes(dev->peer_hash_key, sizeof(dev->peer_hash_key));
 	wg_cookie_checker_init(&dev->cookie_checker, NULL);
@@ -51,7 +50,8 @@ struct wg_device *wg_device_new(const struct wg_io_ops *ops)
 	dev->peer_buckets = calloc(INITIAL_PEER_BUCKETS, sizeof(*dev->peer_buckets));
 	dev->peer_bucket_count = INITIAL_PEER_BUCKETS;
 	dev->tx.arena = malloc(WG_TX_ARENA_SIZE);
-	if (!dev->ratelimiter || !dev->allowed_ips || !dev->peer_buckets || !dev->tx.arena ||
+	dev->handshake_queue = calloc(WG_HANDSHAKE_QUEUE_LEN, sizeof(*dev->handshake_queue));
+	if (!dev->ratelimiter || !dev->allowed_ips || !dev->peer_buckets || !dev->tx.arena || !dev->handshake_queue ||
 	    !wg_index_table_init(&dev->indices)) {
 		wg_device_free(dev);
 		return NULL;
@@ -71,6 +71,7 @@ void wg_device_free(struct wg_device *dev)
 	if (dev->tx.arena)
 		wg_wipe(dev->tx.arena, WG_TX_ARENA_SIZE);
 	free(dev->tx.arena);
+	free(dev->handshake_queue);
 	wg_wipe(dev, sizeof(*dev));
 	free(dev);
 }
@@ -336,6 +337,16 @@ void wg_peer_for_each_allowed_ip(const struct wg_peer *peer, wg_peer_allowed_ip_
 }
 
 /* --- timers */
+
+uint64_t wg_jitter(struct wg_device *dev)
+{
+	if (!dev->jitter_left) {
+		wg_random_bytes(dev->jitter_pool, sizeof(dev->jitter_pool));
+		dev->jitter_left = sizeof(dev->jitter_pool) / sizeof(dev->jitter_pool[0]);
+	}
+	/* The modulo bias (334e6 / 2^32 < 8%) is irrelevant for spreading retries. */
+	return dev->jitter_pool[--dev->jitter_left] % WG_REKEY_TIMEOUT_JITTER_MAX;
+}
 
 static void run_peer_timers(struct wg_peer *peer, uint64_t now)
 {

@@ -152,6 +152,10 @@ void wg_device_udp_input_batch(struct wg_device *dev, struct wg_datagram *datagr
  * reuse its buffer at once. */
 void wg_device_begin_batch(struct wg_device *dev);
 void wg_device_end_batch(struct wg_device *dev);
+/* Handshake messages are queued when they arrive and processed a few at the end of each batch, so a
+ * flood of them cannot stall data. This processes the next few without new input; it returns how many
+ * are still queued (the I/O layer calls it again, without sleeping, until 0). */
+size_t wg_device_process_handshakes(struct wg_device *dev);
 /* Runs due timers; returns the monotonic time of the next deadline (UINT64_MAX if none). */
 uint64_t wg_device_tick(struct wg_device *dev);
 /* Forces the "under load" mode (cookie replies instead of handshakes without mac2) for at least a

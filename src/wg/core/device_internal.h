@@ -58,7 +58,18 @@ struct wg_peer {
 	unsigned staged_head, staged_count;       /* ring buffer, oldest at head */
 };
 
-enum { WG_BATCH_MAX = 512, WG_TX_ARENA_SIZE = 1 << 20 };
+enum {
+	WG_BATCH_MAX = 512,
+	WG_TX_ARENA_SIZE = 1 << 20,
+	WG_HANDSHAKE_QUEUE_LEN = 1024,
+	WG_UNDER_LOAD_QUEUE_LEN = WG_HANDSHAKE_QUEUE_LEN / 8,
+	WG_HANDSHAKES_PER_BATCH = 8,      /* ~1.6 ms of DH work at most between two data batches */
+};
+
+struct wg_queued_handshake {
+	struct wg_endpoint from;
+	uint8_t msg[sizeof(struct wg_msg_initiation)]; /* the larger of initiation and response */
+};
 
 struct wg_tx_batch {
 	struct wg_crypto_job jobs[WG_BATCH_MAX];
@@ -95,14 +106,17 @@ struct wg_device {
 	uint32_t fwmark;
 	unsigned mtu;
 
-	/* "Under load": entered when handshakes arrive faster than handshake_load_threshold per second,
-	 * or when the I/O layer says so; left a second after the last such moment. */
+	/* Handshake messages that passed the cheap checks (size, mac1, cookie, rate) wait here and are
+	 * processed a few per batch, so a flood of them cannot stall the data of established sessions. */
+	struct wg_queued_handshake *handshake_queue;
+	unsigned handshake_queue_head, handshake_queue_count;
+	/* "Under load": while the queue is an eighth full (as the kernel does), or when the I/O layer says
+	 * so; left a second after the last such moment. */
 	uint64_t under_load_until_ns;
-	uint64_t handshake_window_start_ns;
-	uint32_t handshakes_in_window;
-	uint32_t handshake_load_threshold;
 
 	struct wg_device_counters counters;
+	uint32_t jitter_pool[64];
+	unsigned jitter_left;
 
 	/* Batching: data messages are built (tx) or matched to their session (rx) one by one, their crypto
 	 * runs for the whole batch at once, then they are sent or delivered in order. While a batch is open,
@@ -117,7 +131,9 @@ struct wg_device {
 
 static inline uint64_t wg_now(const struct wg_device *dev) { return dev->ops.mono_ns(dev->ops.ctx); }
 static inline void wg_count_drop(struct wg_device *dev, enum wg_drop_reason r) { dev->counters.dropped[r]++; }
-static inline uint64_t wg_jitter(void) { return wg_random_below(WG_REKEY_TIMEOUT_JITTER_MAX); }
+/* A random delay below WG_REKEY_TIMEOUT_JITTER_MAX. Drawn from a small pool refilled in one call: the
+ * data path asks for one per packet sent, and one getrandom(2) per packet cost 15% of a core. */
+uint64_t wg_jitter(struct wg_device *dev);
 
 /* batch.c */
 void wg_batch_begin(struct wg_device *dev);
@@ -143,4 +159,5 @@ void wg_tx_flush(struct wg_device *dev);
 
 /* receive.c */
 void wg_rx_flush(struct wg_device *dev);
+void wg_handshakes_process(struct wg_device *dev, size_t max);
 #endif

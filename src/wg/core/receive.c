@@ -19,14 +19,10 @@ static void source_of(const struct wg_endpoint *from, struct wg_cookie_source *s
 	}
 }
 
-/* Under load when handshakes arrive faster than the threshold allows, and for a second afterwards. */
+/* Under load while the handshake queue is an eighth full, and for a second afterwards. */
 static bool under_load(struct wg_device *dev, uint64_t now)
 {
-	if (now - dev->handshake_window_start_ns >= WG_NSEC_PER_SEC) {
-		dev->handshake_window_start_ns = now;
-		dev->handshakes_in_window = 0;
-	}
-	if (++dev->handshakes_in_window > dev->handshake_load_threshold)
+	if (dev->handshake_queue_count >= WG_UNDER_LOAD_QUEUE_LEN)
 		dev->under_load_until_ns = now + WG_UNDER_LOAD_HOLD;
 	return now < dev->under_load_until_ns;
 }
@@ -117,8 +113,6 @@ static void receive_initiation(struct wg_device *dev, const uint8_t *data, size_
 	struct wg_handshake *hs;
 	struct wg_peer *peer;
 
-	if (!handshake_admitted(dev, data, len, from, wg_get_le32(&msg->sender_index_le), now))
-		return;
 	hs = wg_noise_consume_initiation(&dev->identity, msg, now, lookup_peer_handshake, dev);
 	if (!hs) {
 		wg_count_drop(dev, WG_DROP_HANDSHAKE_FAILED);
@@ -139,8 +133,6 @@ static void receive_response(struct wg_device *dev, const uint8_t *data, size_t 
 	struct wg_session_keys keys;
 	struct wg_peer *peer;
 
-	if (!handshake_admitted(dev, data, len, from, wg_get_le32(&msg->sender_index_le), now))
-		return;
 	entry = wg_index_table_lookup(&dev->indices, wg_get_le32(&msg->receiver_index_le), WG_INDEX_HANDSHAKE);
 	if (!entry) {
 		wg_count_drop(dev, WG_DROP_UNKNOWN_INDEX);
@@ -313,9 +305,44 @@ void wg_rx_flush(struct wg_device *dev)
 	rx->count = 0;
 }
 
-/* One datagram. Data messages join the batch; anything else first lets the batch finish, so that every
- * message acts on the state its predecessors left (a response installs the session that the next data
- * message uses). */
+/* Admits a handshake message (cheap checks only: mac1, cookie under load, rate) and queues it for
+ * wg_handshakes_process. Deferring is safe for ordering: no data can use the session a queued message
+ * will create before we answer it. */
+static void enqueue_handshake(struct wg_device *dev, const uint8_t *data, size_t len, const struct wg_endpoint *from,
+			      uint32_t sender_index, uint64_t now)
+{
+	struct wg_queued_handshake *q;
+
+	if (!handshake_admitted(dev, data, len, from, sender_index, now))
+		return;
+	if (dev->handshake_queue_count == WG_HANDSHAKE_QUEUE_LEN) {
+		wg_count_drop(dev, WG_DROP_RATELIMITED);
+		return;
+	}
+	q = &dev->handshake_queue[(dev->handshake_queue_head + dev->handshake_queue_count) % WG_HANDSHAKE_QUEUE_LEN];
+	q->from = *from;
+	memcpy(q->msg, data, len);
+	dev->handshake_queue_count++;
+}
+
+void wg_handshakes_process(struct wg_device *dev, size_t max)
+{
+	uint64_t now = wg_now(dev);
+
+	while (max-- && dev->handshake_queue_count) {
+		struct wg_queued_handshake *q = &dev->handshake_queue[dev->handshake_queue_head];
+
+		dev->handshake_queue_head = (dev->handshake_queue_head + 1) % WG_HANDSHAKE_QUEUE_LEN;
+		dev->handshake_queue_count--;
+		if (wg_get_le32(q->msg) == WG_MSG_INITIATION)
+			receive_initiation(dev, q->msg, sizeof(struct wg_msg_initiation), &q->from, now);
+		else
+			receive_response(dev, q->msg, sizeof(struct wg_msg_response), &q->from, now);
+	}
+}
+
+/* One datagram. Data messages join the batch; handshakes join the handshake queue; a cookie reply first
+ * lets the batch finish, so it acts on the state its predecessors left. */
 static void datagram(struct wg_device *dev, uint8_t *data, size_t len, const struct wg_endpoint *from, uint64_t now)
 {
 	uint32_t type;
@@ -329,19 +356,19 @@ static void datagram(struct wg_device *dev, uint8_t *data, size_t len, const str
 		receive_data(dev, data, len, from, now);
 		return;
 	}
-	wg_rx_flush(dev);
 	switch (type) {
 	case WG_MSG_INITIATION:
 		if (len != sizeof(struct wg_msg_initiation))
 			break;
-		receive_initiation(dev, data, len, from, now);
+		enqueue_handshake(dev, data, len, from, wg_get_le32(data + 4), now);
 		return;
 	case WG_MSG_RESPONSE:
 		if (len != sizeof(struct wg_msg_response))
 			break;
-		receive_response(dev, data, len, from, now);
+		enqueue_handshake(dev, data, len, from, wg_get_le32(data + 4), now);
 		return;
 	case WG_MSG_COOKIE_REPLY:
+		wg_rx_flush(dev);
 		if (len != sizeof(struct wg_msg_cookie_reply))
 			break;
 		receive_cookie_reply(dev, data, now);

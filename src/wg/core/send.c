@@ -46,7 +46,7 @@ void wg_send_handshake_initiation(struct wg_peer *peer, bool is_retry)
 	wg_timers_any_authenticated_packet_traversal(&peer->timers, now);
 	wg_timers_any_authenticated_packet_sent(&peer->timers);
 	wg_send_datagram(peer, (const uint8_t *)&msg, sizeof(msg), WG_HANDSHAKE_DSCP);
-	wg_timers_handshake_initiated(&peer->timers, now, wg_jitter());
+	wg_timers_handshake_initiated(&peer->timers, now, wg_jitter(dev));
 }
 
 static size_t padded_length(size_t len, unsigned mtu)
@@ -107,7 +107,7 @@ static void send_with_keypair(struct wg_peer *peer, struct wg_keypair *kp, const
 	wg_timers_any_authenticated_packet_traversal(&peer->timers, now);
 	wg_timers_any_authenticated_packet_sent(&peer->timers);
 	if (len)
-		wg_timers_data_sent(&peer->timers, now, wg_jitter());
+		wg_timers_data_sent(&peer->timers, now, wg_jitter(dev));
 }
 
 /* The initiator renews a session before it ages out or its counter runs high. */

@@ -15,10 +15,10 @@
 #include "wg/io/tun.h"
 #include "wg/io/uapi_server.h"
 #include "wg/io/udp.h"
+#include "wg/io/workers.h"
 
 enum {
 	ENGINE_MAX_SLEEP_MS = 1000,
-	ENGINE_HANDSHAKE_BACKLOG = 512,       /* the kernel's MAX_QUEUED_INCOMING_HANDSHAKES / 8 */
 };
 /* Timers run at least this often while packets keep the loop busy, and no earlier than needed when
  * idle: a timer armed by a packet is never due sooner than a second later (REKEY_TIMEOUT, keepalive
@@ -38,7 +38,8 @@ struct wg_engine {
 
 	struct wg_udp udp;
 	bool udp_ready;
-	unsigned handshake_backlog[WG_UDP_FAMILIES];
+	struct wg_workers *workers;         /* crypto helper threads (ZL_WG_THREADS) */
+	bool handshakes_pending;            /* the device still has queued handshakes: don't sleep */
 	struct wg_linkwatch link;
 	bool link_open;
 	struct wg_uapi_server uapi;
@@ -136,41 +137,23 @@ static int set_fwmark(void *ctx, uint32_t mark)
 
 /* --- event handlers */
 
-static bool is_handshake(const uint8_t *data, size_t len)
-{
-	return (len == sizeof(struct wg_msg_initiation) && data[0] == WG_MSG_INITIATION) ||
-	       (len == sizeof(struct wg_msg_response) && data[0] == WG_MSG_RESPONSE);
-}
-
-/* The kernel declares itself under load when its queue of pending handshakes is long; our queue is the
- * socket's receive buffer. A full batch means more was waiting, so handshakes counted over consecutive
- * full batches are a backlog; a batch that is not full means the socket drained. */
-static void track_handshake_backlog(struct wg_engine *e, const struct wg_udp_rx_batch *b, unsigned handshakes)
-{
-	int f = b->from[0].addr.sa.sa_family == AF_INET6 ? WG_UDP_V6 : WG_UDP_V4;
-
-	if (b->count < WG_UDP_RX_BATCH) {
-		e->handshake_backlog[f] = 0;
-		return;
-	}
-	e->handshake_backlog[f] += handshakes;
-	if (e->handshake_backlog[f] >= ENGINE_HANDSHAKE_BACKLOG) {
-		e->handshake_backlog[f] = 0;
-		wg_device_set_under_load(e->dev);
-	}
-}
-
 static void on_udp(void *ctx, const struct wg_udp_rx_batch *b)
 {
 	struct wg_engine *e = ctx;
-	unsigned handshakes = 0;
+	struct wg_datagram datagrams[WG_UDP_RX_BATCH];
 
-	for (int i = 0; i < b->count; i++) {
-		handshakes += is_handshake(b->bufs[i], b->lens[i]);
-		wg_device_udp_input(e->dev, b->bufs[i], b->lens[i], &b->from[i]);
-	}
+	for (int i = 0; i < b->count; i++)
+		datagrams[i] = (struct wg_datagram){.data = b->bufs[i], .len = b->lens[i], .from = &b->from[i]};
+	wg_device_udp_input_batch(e->dev, datagrams, (size_t)b->count);
 	flush_tun(e);
-	track_handshake_backlog(e, b, handshakes);
+}
+
+/* The device hands each batch's crypto here: the loop thread and the helper threads share it. */
+static void run_crypto_jobs(void *ctx, struct wg_crypto_job *jobs, size_t n)
+{
+	struct wg_engine *e = ctx;
+
+	wg_workers_run(e->workers, jobs, n);
 }
 
 static void tun_packet(void *ctx, const uint8_t *packet, size_t len)
@@ -265,6 +248,8 @@ static void after_event(void *ctx)
 	struct wg_engine *e = ctx;
 
 	e->busy_since_tick = true;
+	/* A few queued handshakes per round, between data batches (see wg_device_process_handshakes). */
+	e->handshakes_pending = wg_device_process_handshakes(e->dev) > 0;
 	wg_udp_flush(&e->udp);
 	flush_tun(e);
 }
@@ -339,14 +324,16 @@ static int open_device(struct wg_engine *e, uint16_t port)
 		.set_fwmark = set_fwmark,
 		.mono_ns = mono_ns,
 		.wall_ns = wall_ns,
+		.run_crypto_jobs = run_crypto_jobs,
 	};
 	int err = wg_udp_init(&e->udp, &e->loop, on_udp, e);
 
 	if (err)
 		return err;
 	e->udp_ready = true;
+	e->workers = wg_workers_new(wg_workers_default_threads());
 	e->dev = wg_device_new(&ops);
-	if (!e->dev)
+	if (!e->dev || !e->workers)
 		return -ENOMEM;
 	wg_device_set_mtu(e->dev, e->mtu);
 	return wg_device_set_listen_port(e->dev, port);
@@ -458,6 +445,8 @@ static int sleep_ms(struct wg_engine *e, uint64_t now)
 {
 	uint64_t until = e->next_presence_check;
 
+	if (e->handshakes_pending)
+		return 0;
 	if (e->next_deadline < until)
 		until = e->next_deadline;
 	/* Packets handled since the last tick may have armed a timer: look again within the interval. */
@@ -520,6 +509,8 @@ int wg_engine_run(struct wg_engine *e)
 		now = mono_ns(e);
 		run_timers(e, now);
 		check_presence(e, now);
+		if (e->handshakes_pending)
+			after_event(e);
 		if (e->reason != WG_ENGINE_RUNNING)
 			break;
 		n = wg_loop_wait(&e->loop, sleep_ms(e, mono_ns(e)));
@@ -559,6 +550,7 @@ void wg_engine_free(struct wg_engine *e)
 	/* The device may hold pending key material; it goes before the sockets it could still use. */
 	if (e->dev)
 		wg_device_free(e->dev);
+	wg_workers_free(e->workers);
 	if (e->udp_ready)
 		wg_udp_destroy(&e->udp);
 	wg_loop_del(&e->loop, &e->tun_src);
