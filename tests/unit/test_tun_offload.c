@@ -98,6 +98,7 @@ enum { FIN = 0x01, SYN = 0x02, PSH = 0x08, ACK = 0x10, CWR = 0x80 };
 
 static const struct flow flow4 = { false, { 10, 9, 0, 1 }, { 10, 9, 0, 2 }, 40000, 5201 };
 static const struct flow flow4b = { false, { 10, 9, 0, 1 }, { 10, 9, 0, 2 }, 40002, 5201 };
+static const struct flow flow4u = { false, { 10, 9, 0, 1 }, { 10, 9, 0, 2 }, 40003, 5201 };
 static const struct flow flow6 = { true,
 	{ 0xfd, 0, 0, 9, [15] = 1 }, { 0xfd, 0, 0, 9, [15] = 2 }, 40001, 5201 };
 
@@ -159,19 +160,29 @@ static size_t make_tcp(uint8_t *out, const struct flow *f, const struct tcp_spec
 	return l4 + thlen + plen;
 }
 
-static size_t make_udp(uint8_t *out, const struct flow *f, const uint8_t *payload, size_t plen)
+/* A UDP datagram with a correct checksum; t gives the IP fields (identifier, DF, TOS, TTL). */
+static size_t make_udp_ip(uint8_t *out, const struct flow *f, const struct tcp_spec *t, const uint8_t *payload,
+			  size_t plen)
 {
-	struct tcp_spec t = { .ipid = 7 };
-	size_t l4 = put_ip(out, f, &t, IPPROTO_UDP, 8 + plen);
+	size_t l4 = put_ip(out, f, t, IPPROTO_UDP, 8 + plen);
 	uint8_t *uh = out + l4;
+	uint16_t c;
 
 	wbe16(uh, f->sport);
 	wbe16(uh + 2, f->dport);
 	wbe16(uh + 4, (unsigned)(8 + plen));
 	wbe16(uh + 6, 0);
 	memcpy(uh + 8, payload, plen);
-	wbe16(uh + 6, (uint16_t)~naive_fold(naive_sum(uh, 8 + plen, naive_pseudo(out, IPPROTO_UDP, 8 + plen))));
+	c = (uint16_t)~naive_fold(naive_sum(uh, 8 + plen, naive_pseudo(out, IPPROTO_UDP, 8 + plen)));
+	wbe16(uh + 6, c ? c : 0xffff);
 	return l4 + 8 + plen;
+}
+
+static size_t make_udp(uint8_t *out, const struct flow *f, const uint8_t *payload, size_t plen)
+{
+	struct tcp_spec t = { .ipid = 7 };
+
+	return make_udp_ip(out, f, &t, payload, plen);
 }
 
 /* As the kernel hands a super-packet over: the transport checksum field holds the folded pseudo-header
@@ -584,6 +595,7 @@ static void check_round_trip(const struct wg_offload_gro *g, int k, const struct
 	struct wg_vnet_hdr h;
 	struct wg_offload_gso gs;
 	int m = grp->first;
+	bool udp = grp->proto == IPPROTO_UDP;
 
 	CHECK(n <= WG_GRO_MAX_IOV);
 	wg_vnet_hdr_decode(&h, flat);
@@ -594,15 +606,17 @@ static void check_round_trip(const struct wg_offload_gro *g, int k, const struct
 		return;
 	}
 	CHECK(h.flags == WG_VNET_F_NEEDS_CSUM);
-	CHECK(h.gso_type == (grp->v6 ? WG_VNET_GSO_TCPV6 : WG_VNET_GSO_TCPV4));
-	CHECK(h.csum_start == l4_of(b->pkts[m].data) && h.csum_offset == 16);
+	CHECK(h.gso_type == (udp ? WG_VNET_GSO_UDP_L4 : grp->v6 ? WG_VNET_GSO_TCPV6 : WG_VNET_GSO_TCPV4));
+	CHECK(h.csum_start == l4_of(b->pkts[m].data) && h.csum_offset == (udp ? 6 : 16));
 	CHECK(h.gso_size == b->pkts[m].len - h.hdr_len);
 	if (!grp->v6)
 		CHECK(ip4_csum_ok(flat + WG_VNET_HDR_LEN) &&
 		      be16(flat + WG_VNET_HDR_LEN + 2) == len - WG_VNET_HDR_LEN);
+	if (udp)
+		CHECK(be16(flat + WG_VNET_HDR_LEN + h.csum_start + 4) == len - WG_VNET_HDR_LEN - h.csum_start);
 	/* The field holds the pseudo-header sum of the super-packet, as the kernel expects. */
-	CHECK(be16(flat + WG_VNET_HDR_LEN + h.csum_start + 16) ==
-	      naive_fold(naive_pseudo(flat + WG_VNET_HDR_LEN, IPPROTO_TCP,
+	CHECK(be16(flat + WG_VNET_HDR_LEN + h.csum_start + h.csum_offset) ==
+	      naive_fold(naive_pseudo(flat + WG_VNET_HDR_LEN, udp ? IPPROTO_UDP : IPPROTO_TCP,
 				      len - WG_VNET_HDR_LEN - h.csum_start)));
 	CHECK(wg_offload_gso_parse(&gs, &h, flat + WG_VNET_HDR_LEN, len - WG_VNET_HDR_LEN));
 	CHECK(gs.count == grp->count);
@@ -624,7 +638,7 @@ static void test_gro_coalesces_a_flow(void)
 	for (int fi = 0; fi < 2; fi++) {
 		b.n = 0;
 		batch_flow(&b, flows[fi], 10, 1380, 700);
-		wg_offload_gro_plan(&g, b.pkts, b.n);
+		wg_offload_gro_plan(&g, b.pkts, b.n, true);
 		CHECK(g.ngroups == 1);
 		CHECK(g.groups[0].count == 10 && g.groups[0].first == 0 && g.groups[0].last == 9);
 		CHECK(g.groups[0].gso_size == 1380 && g.groups[0].psh);
@@ -649,7 +663,7 @@ static const char *plan_shape(struct batch *b)
 	static char shape[512];
 	int total = 0, used = 0;
 
-	wg_offload_gro_plan(&g, b->pkts, b->n);
+	wg_offload_gro_plan(&g, b->pkts, b->n, true);
 	shape[0] = '\0';
 	for (int k = 0; k < g.ngroups; k++) {
 		used += snprintf(shape + used, sizeof(shape) - (size_t)used, "%s%u", k ? " " : "",
@@ -838,7 +852,7 @@ static void test_gro_interleaved_flows_and_limits(void)
 		batch_add_tcp(&b, f, &t, 1000, (size_t)(i / 2) * 1000);
 	}
 	CHECK(strcmp(plan_shape(&b), "3 3") == 0);
-	wg_offload_gro_plan(&g, b.pkts, b.n);
+	wg_offload_gro_plan(&g, b.pkts, b.n, true);
 	CHECK(!g.groups[0].v6 && g.groups[1].v6);
 
 	/* 100 segments of 1448: a super-packet holds at most 65535 bytes, so 45 per group. */
@@ -856,19 +870,21 @@ static void test_gro_interleaved_flows_and_limits(void)
  * they arrived. */
 static void test_gro_random_keeps_flow_order(void)
 {
-	static const struct flow *flows[] = { &flow4, &flow4b, &flow6 };
+	/* The last one carries UDP datagrams (with DF in some rounds, without in others). */
+	static const struct flow *flows[] = { &flow4, &flow4b, &flow6, &flow4u };
+	enum { NF = 4 };
 	static struct batch b;
 	static struct wg_offload_gro g;
 	static uint8_t flat[70000], seg[70000];
 	int coalesced = 0;
 
 	for (int round = 0; round < 300; round++) {
-		uint32_t seq[3] = { 1, 1, 1 };
-		int order[3][WG_GRO_MAX_PKTS], norder[3] = { 0 }, seen[3] = { 0 };
+		uint32_t seq[NF] = { 1, 1, 1, 1 };
+		int order[NF][WG_GRO_MAX_PKTS], norder[NF] = { 0 }, seen[NF] = { 0 };
 
 		b.n = 0;
 		while (b.n < 20 + (int)rnd_below(100)) {
-			int fi = (int)rnd_below(3);
+			int fi = (int)rnd_below(NF);
 			/* Consecutive IPv4 ids per flow, as a sender with DF makes them: split gives them
 			 * back. */
 			struct tcp_spec t = { .seq = seq[fi], .ack = 9, .ipid = (uint16_t)norder[fi],
@@ -879,11 +895,18 @@ static void test_gro_random_keeps_flow_order(void)
 				t.seq += 7;                  /* gap */
 			if (rnd_below(15) == 0)
 				t.flags |= PSH;
-			batch_add_tcp(&b, flows[fi], &t, plen, rnd_below(1000));
+			if (fi == 3) {
+				t.no_df = round & 1;
+				b.pkts[b.n] = (struct wg_gro_pkt){
+					b.data[b.n], make_udp_ip(b.data[b.n], flows[fi], &t, payload_src, plen) };
+				b.n++;
+			} else {
+				batch_add_tcp(&b, flows[fi], &t, plen, rnd_below(1000));
+			}
 			seq[fi] = t.seq + (uint32_t)plen;
 			order[fi][norder[fi]++] = b.n - 1;
 		}
-		wg_offload_gro_plan(&g, b.pkts, b.n);
+		wg_offload_gro_plan(&g, b.pkts, b.n, true);
 		for (int k = 0; k < g.ngroups; k++) {
 			uint8_t hb[WG_GRO_HDR_BUF];
 			struct iovec iov[WG_GRO_MAX_IOV];
@@ -906,7 +929,7 @@ static void test_gro_random_keeps_flow_order(void)
 					sn = wg_offload_gso_segment(&gs, i, seg);
 					s = seg;
 				}
-				for (int f = 0; f < 3; f++)
+				for (int f = 0; f < NF; f++)
 					if (be16(s + l4_of(s)) == flows[f]->sport && v6_of(s) == flows[f]->v6)
 						fi = f;
 				CHECK(fi >= 0 && seen[fi] < norder[fi]);
@@ -918,10 +941,100 @@ static void test_gro_random_keeps_flow_order(void)
 				seen[fi]++;
 			}
 		}
-		for (int f = 0; f < 3; f++)
+		for (int f = 0; f < NF; f++)
 			CHECK(seen[f] == norder[f]);
 	}
 	CHECK(coalesced > 300);    /* the property was exercised on real super-packets */
+}
+
+/* UDP datagrams of one flow: n of size, then one of last_size; IPv4 ids id0, id0 + 1... */
+static void batch_udp(struct batch *b, const struct flow *f, int n, size_t size, size_t last_size, bool df,
+		      uint16_t id0)
+{
+	for (int i = 0; i <= n; i++) {
+		struct tcp_spec t = { .ipid = (uint16_t)(id0 + i), .no_df = !df };
+		size_t len = make_udp_ip(b->data[b->n], f, &t, payload_src + (size_t)i * 10, i < n ? size : last_size);
+
+		b->pkts[b->n] = (struct wg_gro_pkt){ b->data[b->n], len };
+		b->n++;
+	}
+}
+
+static void test_gro_udp(void)
+{
+	static struct batch b;
+	static struct wg_offload_gro g;
+
+	/* With and without DF, over IPv4 and IPv6: one UDP_L4 super-packet that splits back exactly. */
+	b.n = 0;
+	batch_udp(&b, &flow4, 9, 1200, 500, false, 500);
+	CHECK(strcmp(plan_shape(&b), "10") == 0);
+	b.n = 0;
+	batch_udp(&b, &flow4, 9, 1200, 1200, true, 500);
+	CHECK(strcmp(plan_shape(&b), "10") == 0);
+	b.n = 0;
+	batch_udp(&b, &flow6, 9, 1200, 500, false, 0);
+	CHECK(strcmp(plan_shape(&b), "10") == 0);
+	wg_offload_gro_plan(&g, b.pkts, b.n, true);
+	CHECK(g.groups[0].proto == IPPROTO_UDP && g.groups[0].gso_size == 1200);
+
+	/* Without USO in the kernel, UDP stays as it is. */
+	wg_offload_gro_plan(&g, b.pkts, b.n, false);
+	CHECK(g.ngroups == 10);
+
+	/* A larger datagram after a smaller one, or after the group's size, starts a new group. */
+	b.n = 0;
+	batch_udp(&b, &flow4, 3, 1000, 500, false, 500);
+	batch_udp(&b, &flow4, 1, 1000, 1000, false, 504);
+	CHECK(strcmp(plan_shape(&b), "4 2") == 0);
+	b.n = 0;
+	batch_udp(&b, &flow4, 2, 1000, 1001, false, 500);
+	CHECK(strcmp(plan_shape(&b), "2 1") == 0);
+
+	/* Another flow in between does not disturb the first. */
+	b.n = 0;
+	batch_udp(&b, &flow4, 1, 1000, 1000, false, 500);
+	batch_udp(&b, &flow4b, 0, 0, 1000, false, 900);
+	batch_udp(&b, &flow4, 0, 0, 1000, false, 502);
+	CHECK(strcmp(plan_shape(&b), "3 1") == 0);
+
+	/* Without DF, identifiers must be consecutive; with DF they carry no meaning. */
+	b.n = 0;
+	batch_udp(&b, &flow4, 1, 1000, 1000, false, 500);
+	batch_udp(&b, &flow4, 0, 0, 1000, false, 503);
+	CHECK(strcmp(plan_shape(&b), "2 1") == 0);
+	b.n = 0;
+	batch_udp(&b, &flow4, 1, 1000, 1000, true, 500);
+	batch_udp(&b, &flow4, 0, 0, 1000, true, 503);
+	wg_offload_gro_plan(&g, b.pkts, b.n, true);
+	CHECK(g.ngroups == 1 && g.groups[0].count == 3);
+
+	/* DF differing, a zero (absent) IPv4 checksum, a bad checksum, a wrong UDP length. */
+	b.n = 0;
+	batch_udp(&b, &flow4, 2, 1000, 1000, false, 500);
+	batch_udp(&b, &flow4, 0, 0, 1000, true, 503);
+	CHECK(strcmp(plan_shape(&b), "3 1") == 0);
+	/* "No checksum" (0) even where the data would check with it: nothing is invented for it. */
+	b.n = 0;
+	batch_udp(&b, &flow4, 3, 1000, 1000, false, 500);
+	wbe16(b.data[1] + 28, 0);
+	wbe16(b.data[1] + 26, 0);
+	wbe16(b.data[1] + 28, 0xffff - naive_fold(naive_sum(b.data[1] + 20, 1008,
+							     naive_pseudo(b.data[1], IPPROTO_UDP, 1008))));
+	CHECK(l4_csum_ok(b.data[1], b.pkts[1].len, IPPROTO_UDP));
+	CHECK(strcmp(plan_shape(&b), "1 1 2") == 0);
+	b.n = 0;
+	batch_udp(&b, &flow6, 3, 1000, 1000, false, 0);
+	b.data[2][300] ^= 1;
+	CHECK(strcmp(plan_shape(&b), "2 1 1") == 0);
+	b.n = 0;
+	batch_udp(&b, &flow4, 3, 1000, 1000, false, 500);
+	wbe16(b.data[2] + 24, 1000);     /* UDP length 1000 in a 1008-byte datagram, checksum still valid */
+	wbe16(b.data[2] + 26, 0);
+	wbe16(b.data[2] + 26, (uint16_t)~naive_fold(naive_sum(b.data[2] + 20, 1008,
+							       naive_pseudo(b.data[2], IPPROTO_UDP, 1008))));
+	CHECK(l4_csum_ok(b.data[2], b.pkts[2].len, IPPROTO_UDP));
+	CHECK(strcmp(plan_shape(&b), "2 1 1") == 0);
 }
 
 static void test_vnet_hdr_layout(void)
@@ -962,5 +1075,6 @@ int main(void)
 	TEST_RUN(test_gro_refuses_ip_options_fragments_and_bad_checksums);
 	TEST_RUN(test_gro_interleaved_flows_and_limits);
 	TEST_RUN(test_gro_random_keeps_flow_order);
+	TEST_RUN(test_gro_udp);
 	return TEST_SUMMARY();
 }

@@ -170,6 +170,8 @@ int wg_tun_open(struct wg_tun *t, const char *name, unsigned mtu, bool offload)
 	if ((err = attach_probing(t, name, offload)) != 0)
 		goto fail;
 	t->gro = t->vnet;
+	/* UDP super-packets (GSO_UDP_L4) are only understood by kernels with USO. */
+	t->gro_udp = (t->offloads & (WG_TUN_F_USO4 | WG_TUN_F_USO6)) == (WG_TUN_F_USO4 | WG_TUN_F_USO6);
 	ifreq_name(&ifr, t->name);
 	if ((err = ifreq_ioctl(SIOCGIFINDEX, &ifr)) != 0)
 		goto fail;
@@ -337,7 +339,7 @@ int wg_tun_flush(struct wg_tun *t)
 	if (!q || !q->count)
 		return 0;
 	if (t->gro) {
-		wg_offload_gro_plan(&q->gro, q->pkts, q->count);
+		wg_offload_gro_plan(&q->gro, q->pkts, q->count, t->gro_udp);
 		for (int k = 0; k < q->gro.ngroups && err != -EBADFD; k++)
 			err = worse(err, write_group(t, k));
 	} else {

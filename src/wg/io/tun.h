@@ -5,8 +5,9 @@
  * and USO4/6 where the kernel has them), so the kernel hands over TCP/UDP super-packets of up to 64 KiB
  * instead of MTU-sized packets, and accepts such super-packets back. Both directions stay invisible to
  * the caller: reading yields MTU-sized IP packets with complete checksums (super-packets are split, see
- * tun_offload.h), and written packets are queued and coalesced per TCP flow at wg_tun_flush. When the
- * kernel refuses the offloads, the device falls back to the plain path (one packet per read/write).
+ * tun_offload.h), and written packets are queued and coalesced per TCP (and UDP) flow at wg_tun_flush.
+ * When the kernel refuses the offloads, the device falls back to the plain path (one packet per
+ * read/write).
  *
  * Batched by design: one wg_tun_read_batch drains up to WG_TUN_BATCH reads per wakeup, one wg_tun_flush
  * writes what a batch of received datagrams produced. */
@@ -45,6 +46,7 @@ struct wg_tun {
 	char name[IFNAMSIZ];    /* the kernel's name for it (may differ from the requested one for "%d") */
 	bool vnet;              /* IFF_VNET_HDR: every packet carries a virtio_net_hdr */
 	bool gro;               /* coalescing on write (turned off if the kernel ever refuses a super-packet) */
+	bool gro_udp;           /* UDP datagrams too (the kernel has USO) */
 	unsigned offloads;      /* WG_TUN_F_* accepted by the kernel; 0 on the plain path */
 	uint8_t *rbuf;          /* one read: vnet header + packet (up to a 64 KiB super-packet) */
 	uint8_t *seg;           /* the segment being handed over while a super-packet is split */

@@ -271,33 +271,40 @@ size_t wg_offload_gso_segment(const struct wg_offload_gso *g, unsigned i, uint8_
 	return total;
 }
 
-/* --- GRO: coalescing the TCP segments of a batch */
+/* --- GRO: coalescing the TCP segments (and UDP datagrams) of a batch */
 
-struct tcp_seg {
+struct l4_seg {
 	const uint8_t *ip;
 	size_t len;
-	uint16_t l4_off, thlen, payload;
+	uint16_t l4_off, thlen, payload;   /* thlen: transport header length (UDP: 8) */
 	uint32_t seq;
-	uint8_t flags;
+	uint8_t flags;                     /* TCP flags */
+	uint8_t proto;
 	bool v6;
-	bool candidate;    /* may start or join a coalesced group */
+	bool candidate;                    /* may start or join a coalesced group */
 };
 
-static bool tcp_parse_ip(const uint8_t *p, size_t len, struct tcp_seg *s)
+/* IPv4 without options and with its exact length, or IPv6 with its exact payload length and the
+ * transport header right after it. TCP also needs DF and nothing else in the fragment field; UDP only
+ * "not a fragment" (datagrams without DF are common, and their DF bits must then simply be equal). */
+static bool parse_ip(const uint8_t *p, size_t len, struct l4_seg *s)
 {
 	if ((p[0] >> 4) == 4) {
 		size_t ihl = (size_t)(p[0] & 0x0f) * 4;
+		uint16_t frag = get16(p + 6);
 
-		/* A fragment other than the first carries no TCP header: not a flow we can name. */
-		if (ihl < IP4_HDR_MIN || p[9] != IPPROTO_TCP || (get16(p + 6) & IP4_OFFSET_MASK))
+		/* A fragment other than the first carries no transport header: not a flow we can name. */
+		if (ihl < IP4_HDR_MIN || (frag & IP4_OFFSET_MASK))
 			return false;
+		s->proto = p[9];
 		s->l4_off = (uint16_t)ihl;
-		/* No options, exact length, DF set and nothing else (no MF, no reserved bit). */
-		s->candidate = ihl == IP4_HDR_MIN && get16(p + 2) == len && get16(p + 6) == IP4_DF;
+		s->candidate = ihl == IP4_HDR_MIN && get16(p + 2) == len &&
+			       (s->proto == IPPROTO_TCP ? frag == IP4_DF : !(frag & ~IP4_DF));
 		return true;
 	}
-	if ((p[0] >> 4) == 6 && len >= IP6_HDR && p[6] == IPPROTO_TCP) {
+	if ((p[0] >> 4) == 6 && len >= IP6_HDR) {
 		s->v6 = true;
+		s->proto = p[6];
 		s->l4_off = IP6_HDR;
 		s->candidate = get16(p + 4) == len - IP6_HDR;
 		return true;
@@ -305,19 +312,8 @@ static bool tcp_parse_ip(const uint8_t *p, size_t len, struct tcp_seg *s)
 	return false;
 }
 
-/* Reads a TCP packet far enough to know its flow, and whether it may be coalesced. false: not TCP. */
-static bool tcp_parse(const uint8_t *p, size_t len, struct tcp_seg *s)
+static bool parse_tcp(const uint8_t *th, size_t len, struct l4_seg *s)
 {
-	const uint8_t *th;
-
-	memset(s, 0, sizeof(*s));
-	if (len < IP4_HDR_MIN || len > WG_OFFLOAD_MAX_PACKET || !tcp_parse_ip(p, len, s))
-		return false;
-	if (len < (size_t)s->l4_off + TCP_HDR_MIN)
-		return false;
-	th = p + s->l4_off;
-	s->ip = p;
-	s->len = len;
 	s->thlen = (uint16_t)((th[12] >> 4) * 4);
 	if (s->thlen < TCP_HDR_MIN || (size_t)s->l4_off + s->thlen > len)
 		return false;
@@ -329,9 +325,37 @@ static bool tcp_parse(const uint8_t *p, size_t len, struct tcp_seg *s)
 	return true;
 }
 
-static bool same_flow(const struct wg_gro_group *grp, const uint8_t *first, const struct tcp_seg *s)
+/* A UDP datagram over IPv4 without a checksum cannot be sent up as CHECKSUM_PARTIAL: one would be
+ * invented for it. */
+static void parse_udp(const uint8_t *uh, size_t len, struct l4_seg *s)
 {
-	if (grp->v6 != s->v6)
+	s->thlen = UDP_HDR;
+	s->payload = (uint16_t)(len - s->l4_off - UDP_HDR);
+	s->candidate = s->candidate && s->payload > 0 && get16(uh + 4) == len - s->l4_off &&
+		       (s->v6 || get16(uh + UDP_CSUM_OFF) != 0);
+}
+
+/* Reads a TCP (or, with udp, a UDP) packet far enough to know its flow, and whether it may be
+ * coalesced. false: another protocol, or too damaged to name a flow. */
+static bool parse_l4(const uint8_t *p, size_t len, bool udp, struct l4_seg *s)
+{
+	memset(s, 0, sizeof(*s));
+	if (len < IP4_HDR_MIN || len > WG_OFFLOAD_MAX_PACKET || !parse_ip(p, len, s))
+		return false;
+	s->ip = p;
+	s->len = len;
+	if (s->proto == IPPROTO_TCP && len >= (size_t)s->l4_off + TCP_HDR_MIN)
+		return parse_tcp(p + s->l4_off, len, s);
+	if (s->proto == IPPROTO_UDP && udp && len >= (size_t)s->l4_off + UDP_HDR) {
+		parse_udp(p + s->l4_off, len, s);
+		return true;
+	}
+	return false;
+}
+
+static bool same_flow(const struct wg_gro_group *grp, const uint8_t *first, const struct l4_seg *s)
+{
+	if (grp->v6 != s->v6 || grp->proto != s->proto)
 		return false;
 	if (s->v6 ? memcmp(first + 8, s->ip + 8, 32) : memcmp(first + 12, s->ip + 12, 8))
 		return false;
@@ -339,36 +363,43 @@ static bool same_flow(const struct wg_gro_group *grp, const uint8_t *first, cons
 }
 
 /* Everything the super-packet states once must be equal: the IP fields that are not lengths, checksums
- * or the IPv4 identifier (DF is set, so it carries no meaning), and the TCP acknowledgment, data offset,
- * window and options. Flags are ACK or ACK+PSH on both (candidacy), and PSH ends a group. */
-static bool headers_match(const struct wg_gro_group *grp, const uint8_t *f, const struct tcp_seg *s)
+ * or the IPv4 identifier, and for TCP the acknowledgment, data offset, window and options. TCP flags are
+ * ACK or ACK+PSH on both (candidacy), and PSH ends a group. */
+static bool headers_match(const struct wg_gro_group *grp, const uint8_t *f, const struct l4_seg *s)
 {
 	const uint8_t *ft = f + grp->l4_off, *st = s->ip + s->l4_off;
 
 	if (s->l4_off != grp->l4_off || (size_t)s->l4_off + s->thlen != grp->hdr_len)
 		return false;
-	if (s->v6 ? (memcmp(f, s->ip, 4) || f[7] != s->ip[7]) : (f[1] != s->ip[1] || f[8] != s->ip[8]))
+	if (s->v6 ? (memcmp(f, s->ip, 4) || f[7] != s->ip[7])
+		  : (f[1] != s->ip[1] || f[6] != s->ip[6] || f[8] != s->ip[8]))
 		return false;
+	/* Without DF the identifier matters (it names fragments): the segments the kernel cuts again get
+	 * consecutive ones, so only consecutive ones may be merged. */
+	if (!s->v6 && !(f[6] & (IP4_DF >> 8)) && get16(s->ip + 4) != (uint16_t)(get16(f + 4) + grp->count))
+		return false;
+	if (s->proto == IPPROTO_UDP)
+		return true;
 	return memcmp(ft + 8, st + 8, 5) == 0 && memcmp(ft + 14, st + 14, 2) == 0 &&
 	       memcmp(ft + TCP_HDR_MIN, st + TCP_HDR_MIN, s->thlen - TCP_HDR_MIN) == 0;
 }
 
-static bool can_join(const struct wg_gro_group *grp, const uint8_t *first, const struct tcp_seg *s)
+static bool can_join(const struct wg_gro_group *grp, const uint8_t *first, const struct l4_seg *s)
 {
-	return s->candidate && s->seq == grp->next_seq && s->payload <= grp->gso_size &&
-	       grp->count < WG_GRO_MAX_SEGS && grp->len + s->payload <= WG_OFFLOAD_MAX_PACKET &&
-	       headers_match(grp, first, s);
+	return s->candidate && (s->proto == IPPROTO_UDP || s->seq == grp->next_seq) &&
+	       s->payload <= grp->gso_size && grp->count < WG_GRO_MAX_SEGS &&
+	       grp->len + s->payload <= WG_OFFLOAD_MAX_PACKET && headers_match(grp, first, s);
 }
 
 /* A coalesced packet goes up with CHECKSUM_PARTIAL and is never verified again: a member with a bad
  * checksum must not be laundered into it. Checked lazily, so packets that stay alone cost nothing. */
-static bool checksums_ok(const uint8_t *p, size_t len, uint16_t l4_off, bool v6)
+static bool checksums_ok(const uint8_t *p, size_t len, uint16_t l4_off, bool v6, uint8_t proto)
 {
 	uint64_t sum;
 
 	if (!v6 && wg_offload_csum_fold(wg_offload_csum_add(0, p, l4_off)) != 0xffff)
 		return false;
-	sum = pseudo_sum(p, v6, IPPROTO_TCP, len - l4_off) + wg_offload_csum_add(0, p + l4_off, len - l4_off);
+	sum = pseudo_sum(p, v6, proto, len - l4_off) + wg_offload_csum_add(0, p + l4_off, len - l4_off);
 	return wg_offload_csum_fold(sum) == 0xffff;
 }
 
@@ -380,7 +411,7 @@ static void close_flow(struct wg_offload_gro *g, int slot)
 	g->nopen--;
 }
 
-static int find_flow(const struct wg_offload_gro *g, const struct wg_gro_pkt *pkts, const struct tcp_seg *s)
+static int find_flow(const struct wg_offload_gro *g, const struct wg_gro_pkt *pkts, const struct l4_seg *s)
 {
 	for (int slot = g->nopen - 1; slot >= 0; slot--) {
 		const struct wg_gro_group *grp = &g->groups[g->open_flows[slot]];
@@ -391,7 +422,7 @@ static int find_flow(const struct wg_offload_gro *g, const struct wg_gro_pkt *pk
 	return -1;
 }
 
-static bool join(struct wg_offload_gro *g, int k, const struct wg_gro_pkt *pkts, int i, const struct tcp_seg *s)
+static bool join(struct wg_offload_gro *g, int k, const struct wg_gro_pkt *pkts, int i, const struct l4_seg *s)
 {
 	struct wg_gro_group *grp = &g->groups[k];
 	const uint8_t *first = pkts[grp->first].data;
@@ -399,11 +430,11 @@ static bool join(struct wg_offload_gro *g, int k, const struct wg_gro_pkt *pkts,
 	if (!can_join(grp, first, s))
 		return false;
 	if (!grp->checked) {
-		if (!checksums_ok(first, pkts[grp->first].len, grp->l4_off, grp->v6))
+		if (!checksums_ok(first, pkts[grp->first].len, grp->l4_off, grp->v6, grp->proto))
 			return false;
 		grp->checked = true;
 	}
-	if (!checksums_ok(s->ip, s->len, s->l4_off, s->v6))
+	if (!checksums_ok(s->ip, s->len, s->l4_off, s->v6, s->proto))
 		return false;
 	g->next[grp->last] = (int16_t)i;
 	grp->last = (uint16_t)i;
@@ -414,7 +445,7 @@ static bool join(struct wg_offload_gro *g, int k, const struct wg_gro_pkt *pkts,
 	return true;
 }
 
-static void start_group(struct wg_offload_gro *g, const struct wg_gro_pkt *pkts, int i, const struct tcp_seg *s)
+static void start_group(struct wg_offload_gro *g, const struct wg_gro_pkt *pkts, int i, const struct l4_seg *s)
 {
 	struct wg_gro_group *grp = &g->groups[g->ngroups];
 
@@ -426,6 +457,7 @@ static void start_group(struct wg_offload_gro *g, const struct wg_gro_pkt *pkts,
 		return;
 	grp->open = true;
 	grp->v6 = s->v6;
+	grp->proto = s->proto;
 	grp->l4_off = s->l4_off;
 	grp->hdr_len = (uint16_t)(s->l4_off + s->thlen);
 	grp->gso_size = s->payload;
@@ -435,14 +467,14 @@ static void start_group(struct wg_offload_gro *g, const struct wg_gro_pkt *pkts,
 	g->open_flows[g->nopen++] = (int16_t)g->ngroups;
 }
 
-void wg_offload_gro_plan(struct wg_offload_gro *g, const struct wg_gro_pkt *pkts, int n)
+void wg_offload_gro_plan(struct wg_offload_gro *g, const struct wg_gro_pkt *pkts, int n, bool udp)
 {
 	g->ngroups = 0;
 	g->nopen = 0;
 	for (int i = 0; i < n && i < WG_GRO_MAX_PKTS; i++) {
-		struct tcp_seg s;
-		bool tcp = tcp_parse(pkts[i].data, pkts[i].len, &s);
-		int slot = tcp ? find_flow(g, pkts, &s) : -1;
+		struct l4_seg s;
+		bool known = parse_l4(pkts[i].data, pkts[i].len, udp, &s);
+		int slot = known ? find_flow(g, pkts, &s) : -1;
 
 		g->next[i] = -1;
 		if (slot >= 0) {
@@ -457,7 +489,7 @@ void wg_offload_gro_plan(struct wg_offload_gro *g, const struct wg_gro_pkt *pkts
 			/* Whatever comes next in this flow must follow this packet, not join the group. */
 			close_flow(g, slot);
 		}
-		start_group(g, pkts, i, tcp ? &s : NULL);
+		start_group(g, pkts, i, known ? &s : NULL);
 		g->ngroups++;
 	}
 }
@@ -465,7 +497,8 @@ void wg_offload_gro_plan(struct wg_offload_gro *g, const struct wg_gro_pkt *pkts
 /* The first member's headers, rewritten for the whole super-packet. */
 static void super_headers(const struct wg_gro_group *grp, const uint8_t *first, uint8_t *ip)
 {
-	uint8_t *th = ip + grp->l4_off;
+	uint8_t *l4 = ip + grp->l4_off;
+	uint8_t *field = l4 + (grp->proto == IPPROTO_TCP ? TCP_CSUM_OFF : UDP_CSUM_OFF);
 
 	memcpy(ip, first, grp->hdr_len);
 	if (grp->v6) {
@@ -474,35 +507,46 @@ static void super_headers(const struct wg_gro_group *grp, const uint8_t *first, 
 		put16(ip + 2, grp->len);
 		ip4_set_csum(ip, grp->l4_off);
 	}
-	if (grp->psh)
-		th[TCP_FLAGS_OFF] |= TCP_PSH;
+	if (grp->proto == IPPROTO_UDP)
+		put16(l4 + 4, grp->len - grp->l4_off);
+	else if (grp->psh)
+		l4[TCP_FLAGS_OFF] |= TCP_PSH;
 	/* NEEDS_CSUM: the field holds the folded pseudo-header sum, the kernel adds the rest. */
-	th[TCP_CSUM_OFF] = th[TCP_CSUM_OFF + 1] = 0;
-	store_csum(th + TCP_CSUM_OFF,
-		   wg_offload_csum_fold(pseudo_sum(ip, grp->v6, IPPROTO_TCP, grp->len - grp->l4_off)));
+	field[0] = field[1] = 0;
+	store_csum(field, wg_offload_csum_fold(pseudo_sum(ip, grp->v6, grp->proto, grp->len - grp->l4_off)));
+}
+
+static void super_vnet_hdr(const struct wg_gro_group *grp, uint8_t hdr_buf[WG_VNET_HDR_LEN])
+{
+	struct wg_vnet_hdr h = {
+		.flags = WG_VNET_F_NEEDS_CSUM,
+		.gso_type = grp->proto == IPPROTO_UDP ? WG_VNET_GSO_UDP_L4
+			    : grp->v6 ? WG_VNET_GSO_TCPV6 : WG_VNET_GSO_TCPV4,
+		.hdr_len = grp->hdr_len,
+		.gso_size = grp->gso_size,
+		.csum_start = grp->l4_off,
+		.csum_offset = grp->proto == IPPROTO_TCP ? TCP_CSUM_OFF : UDP_CSUM_OFF,
+	};
+
+	wg_vnet_hdr_encode(hdr_buf, &h);
 }
 
 int wg_offload_gro_iov(const struct wg_offload_gro *g, int k, const struct wg_gro_pkt *pkts,
 		       uint8_t hdr_buf[WG_GRO_HDR_BUF], struct iovec iov[WG_GRO_MAX_IOV])
 {
 	const struct wg_gro_group *grp = &g->groups[k];
-	struct wg_vnet_hdr h = { 0 };
 	int n = 1;
 
 	if (grp->count == 1) {
-		wg_vnet_hdr_encode(hdr_buf, &h);
+		static const struct wg_vnet_hdr none;
+
+		wg_vnet_hdr_encode(hdr_buf, &none);
 		iov[0] = (struct iovec){ .iov_base = hdr_buf, .iov_len = WG_VNET_HDR_LEN };
 		iov[1] = (struct iovec){ .iov_base = (void *)pkts[grp->first].data,
 					 .iov_len = pkts[grp->first].len };
 		return 2;
 	}
-	h.flags = WG_VNET_F_NEEDS_CSUM;
-	h.gso_type = grp->v6 ? WG_VNET_GSO_TCPV6 : WG_VNET_GSO_TCPV4;
-	h.hdr_len = grp->hdr_len;
-	h.gso_size = grp->gso_size;
-	h.csum_start = grp->l4_off;
-	h.csum_offset = TCP_CSUM_OFF;
-	wg_vnet_hdr_encode(hdr_buf, &h);
+	super_vnet_hdr(grp, hdr_buf);
 	super_headers(grp, pkts[grp->first].data, hdr_buf + WG_VNET_HDR_LEN);
 	iov[0] = (struct iovec){ .iov_base = hdr_buf, .iov_len = WG_VNET_HDR_LEN + (size_t)grp->hdr_len };
 	for (int m = grp->first; m >= 0; m = g->next[m])

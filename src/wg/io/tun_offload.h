@@ -9,9 +9,9 @@
  *    complete transport checksum;
  *  - packets whose transport checksum is only partial (VIRTIO_NET_HDR_F_NEEDS_CSUM: the checksum field
  *    holds the pseudo-header sum, the rest must be added from csum_start on): wg_offload_csum_complete.
- * On the way back, the decrypted packets of one receive batch are coalesced per TCP flow into GSO
- * super-packets (wg_offload_gro_*), so the kernel's stack sees a few large packets instead of many
- * small ones: that is what the kernel's own GRO does for a NIC.
+ * On the way back, the decrypted packets of one receive batch are coalesced per TCP flow (and, where the
+ * kernel has USO, per UDP flow) into GSO super-packets (wg_offload_gro_*), so the kernel's stack sees a
+ * few large packets instead of many small ones: that is what the kernel's own GRO does for a NIC.
  *
  * Byte order of the vnet header: the TUN device uses the legacy virtio convention, the host's order
  * (unless TUNSETVNETLE/BE is set, which we never do), so the fields below are native integers. */
@@ -103,6 +103,7 @@ struct wg_gro_group {
 	uint16_t gso_size;      /* payload of the first member; every member but the last has exactly this */
 	uint32_t len;           /* length of the super-packet: headers + every member's payload */
 	uint32_t next_seq;      /* TCP sequence number the next member must carry */
+	uint8_t proto;          /* IPPROTO_TCP or IPPROTO_UDP (0 for a group that was never open) */
 	bool v6;
 	bool open;              /* more members may join */
 	bool checked;           /* the first member's checksums were verified */
@@ -122,12 +123,14 @@ struct wg_offload_gro {
  * flow (same addresses and ports) when it continues it exactly: next sequence number, the same
  * acknowledgment, window, TCP options, TOS/traffic class, TTL/hop limit (and IPv6 flow label), IPv4 DF
  * set and no fragment or IP options, ACK alone or with PSH, a payload no larger than the first one's,
- * valid IP and TCP checksums, and the group has no shorter or PSH-carrying member yet. Anything else
- * (other protocols, SYN/FIN/RST, empty ACKs) stays a group of one, and ends the open group of its flow. */
-void wg_offload_gro_plan(struct wg_offload_gro *g, const struct wg_gro_pkt *pkts, int n);
+ * valid IP and TCP checksums, and the group has no shorter or PSH-carrying member yet. With udp, UDP
+ * datagrams of one flow are coalesced by the same rules where they apply (equal IP fields including
+ * DF, sizes, valid non-zero checksums). Anything else (other protocols, SYN/FIN/RST, empty ACKs) stays a
+ * group of one, and ends the open group of its flow. */
+void wg_offload_gro_plan(struct wg_offload_gro *g, const struct wg_gro_pkt *pkts, int n, bool udp);
 /* Describes group k for writev: iov[0] points into hdr_buf (the vnet header and, for a coalesced group,
- * the rewritten headers: IP lengths and IPv4 header checksum, PSH of the last member, the pseudo-header
- * sum for NEEDS_CSUM), the other entries at packet data. A group of one gets an empty vnet header (flags
+ * the rewritten headers: IP lengths and IPv4 header checksum, PSH of the last member or the UDP length,
+ * the pseudo-header sum for NEEDS_CSUM), the other entries at packet data. A group of one gets an empty vnet header (flags
  * 0, GSO_NONE) and its packet unchanged. Returns the number of iovecs (<= WG_GRO_MAX_IOV). */
 int wg_offload_gro_iov(const struct wg_offload_gro *g, int k, const struct wg_gro_pkt *pkts,
 		       uint8_t hdr_buf[WG_GRO_HDR_BUF], struct iovec iov[WG_GRO_MAX_IOV]);
