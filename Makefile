@@ -4,12 +4,13 @@ CFLAGS   ?= -O2 -g
 WARN     := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wno-unused-parameter
 STD      := -std=gnu11 -D_GNU_SOURCE -fno-strict-aliasing
 INC      := -Isrc
-LIBS     := -lsodium -lcrypto -lb2 -lmnl
+LIBS     := -lsodium -lcrypto -lb2 -lmnl -ljson-c
 BUILD    ?= build
 
 CORE_SRC := $(wildcard src/wg/core/*.c)
 IO_SRC   := $(wildcard src/wg/io/*.c)
-LIB_SRC  := $(CORE_SRC) $(IO_SRC)
+OVERLAY_SRC := $(wildcard src/overlay/*.c)
+LIB_SRC  := $(CORE_SRC) $(IO_SRC) $(OVERLAY_SRC)
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 
 LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)

@@ -6,7 +6,7 @@ set -euo pipefail
 
 PACKAGES=(
 	build-essential clang libclang-rt-14-dev pkg-config
-	libsodium-dev libssl-dev libb2-dev libmnl-dev
+	libsodium-dev libssl-dev libb2-dev libmnl-dev libjson-c-dev
 	wireguard-tools wireguard-go
 	iproute2 iputils-ping iperf3 netcat-openbsd socat
 	python3 procps kmod coreutils
