@@ -66,8 +66,12 @@ fuzz:
 	    || { tail -40 build/fuzz/$$n.log; exit 1; }; \
 	done
 
+# The whole suite with the offloads (TUN vnet/TSO/GRO, UDP GSO/GRO) on, then the data-path scenarios
+# again with them forced off, so both paths stay tested.
 e2e: all
 	@tests/e2e/run-all.sh
+	@echo "== e2e again with ZL_WG_OFFLOAD=0 (plain TUN and UDP paths)"
+	@ZL_WG_OFFLOAD=0 E2E_ONLY="basic tcp counters roaming restart" tests/e2e/run-all.sh
 
 test: deps
 	@$(MAKE) --no-print-directory all
