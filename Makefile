@@ -52,7 +52,7 @@ unit-asan:
 	  CFLAGS="-O1 -g -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer" unit
 
 # libFuzzer harnesses (every parser), each run for FUZZ_SECONDS.
-FUZZ_SECONDS ?= 20
+FUZZ_SECONDS ?= 15
 FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
 fuzz:
 	@$(MAKE) --no-print-directory BUILD=build/fuzz CC=clang \
