@@ -1,0 +1,127 @@
+/* The overlay node's persistent state: one versioned JSON file (format: docs/state-format.md).
+ *
+ * Loading is strict: every field is type-checked and validated (keys decode to 32 bytes, addresses and
+ * prefixes parse, addresses lie inside their range, no duplicate peers, tokens or allocations), and any
+ * problem gives one message naming the field, e.g. "state: peers[3].public_key: not a valid base64
+ * key". Saving validates with the same rules first, so we never write a file we would refuse to read,
+ * then writes atomically (atomic_file.h) with mode 0600.
+ *
+ * Addresses and prefixes are kept as validated text in their canonical form (inet_ntop's, prefixes
+ * with their host bits zero); this module does not depend on the allocators, which interpret them.
+ * Ownership: a struct zl_state owns its arrays; zl_state_free releases them and wipes the private key. */
+#ifndef ZL_STATE_H
+#define ZL_STATE_H
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include "overlay/names.h"
+
+enum {
+	ZL_STATE_VERSION = 1,          /* the only format version this code reads and writes */
+	ZL_STATE_FILE_MODE = 0600,
+	ZL_STATE_DIR_MODE = 0700,
+	ZL_KEY_LEN = 32,
+	ZL_KEY_B64_LEN = 44,           /* as `wg genkey` prints: standard base64 with one '=' */
+	ZL_ADDR_STRLEN = 46,           /* INET6_ADDRSTRLEN */
+	ZL_CIDR_STRLEN = 50,           /* address + "/128" + NUL */
+	ZL_NODE_ID_SIZE = 128,         /* 1..127 bytes of printable ASCII, no space */
+	ZL_ENDPOINT_SIZE = 256,        /* HOST:PORT, at most 255 bytes (as join tokens carry them) */
+	ZL_STATE_TOKEN_ID_LEN = 8,     /* written as 16 hex digits */
+	ZL_STATE_TOKEN_HASH_LEN = 32,  /* written as 64 hex digits */
+	ZL_STATE_DEFAULT_KEEPALIVE = 25,
+};
+#define ZL_STATE_FILE_NAME "state.json"
+
+struct zl_state_config {
+	char cidr[ZL_CIDR_STRLEN];           /* overlay range, e.g. "10.200.0.0/16" */
+	char node_ip[ZL_ADDR_STRLEN];        /* this node's overlay address, inside cidr */
+	char interface[ZL_IFNAME_SIZE];
+	uint16_t port;                       /* WireGuard UDP port, 1..65535 */
+	uint8_t private_key[ZL_KEY_LEN];     /* secret: never logged, wiped by zl_state_free */
+	uint8_t public_key[ZL_KEY_LEN];      /* must be X25519(private_key) */
+	bool is_leader;
+	int64_t created_at;                  /* Unix seconds */
+	char slice_cidr[ZL_CIDR_STRLEN];     /* this node's slice, inside cidr; "" = none */
+	char hostname[ZL_HOSTNAME_SIZE];     /* lower-case DNS label; "" = none */
+	char endpoint[ZL_ENDPOINT_SIZE];     /* advertised underlay HOST:PORT; "" = none */
+	char node_id[ZL_NODE_ID_SIZE];
+};
+
+struct zl_state_peer {
+	char node_id[ZL_NODE_ID_SIZE];
+	uint8_t public_key[ZL_KEY_LEN];
+	char endpoint[ZL_ENDPOINT_SIZE];     /* HOST:PORT; "" = unknown (the peer dials us) */
+	char overlay_ip[ZL_ADDR_STRLEN];     /* inside config.cidr */
+	uint16_t keepalive;                  /* persistent keepalive in seconds, 0 = off */
+	char hostname[ZL_HOSTNAME_SIZE];     /* "" = none */
+	char slice_cidr[ZL_CIDR_STRLEN];     /* "" = none (allowed IPs are then overlay_ip alone) */
+};
+
+/* Snapshot of the address allocator (leader): its range and every address handed out. */
+struct zl_state_addr {
+	char s[ZL_ADDR_STRLEN];
+};
+struct zl_state_ip_allocator {
+	bool present;
+	char cidr[ZL_CIDR_STRLEN];
+	struct zl_state_addr *allocated;
+	size_t n_allocated;
+};
+
+/* Snapshot of the node slice allocator (leader): [node id, slice] pairs. */
+struct zl_state_slice {
+	char node_id[ZL_NODE_ID_SIZE];
+	char cidr[ZL_CIDR_STRLEN];
+};
+struct zl_state_slice_allocator {
+	bool present;
+	char cluster_cidr[ZL_CIDR_STRLEN];
+	unsigned slice_prefix;               /* longer than cluster_cidr's, at most 32 / 128 */
+	struct zl_state_slice *assigned;
+	size_t n_assigned;
+};
+
+/* A join token issued by the leader: field for field the token module's struct zl_token_record, and
+ * the same JSON, so records convert by plain assignment. Only a hash of the secret is stored. */
+struct zl_state_token {
+	uint8_t id[ZL_STATE_TOKEN_ID_LEN];
+	uint8_t secret_hash[ZL_STATE_TOKEN_HASH_LEN];
+	uint64_t created_at;                 /* Unix seconds, at most expires_at */
+	uint64_t expires_at;                 /* Unix seconds, > 0 */
+	uint32_t max_uses;                   /* >= 1 */
+	uint32_t uses;
+	bool revoked;
+};
+
+struct zl_state {
+	struct zl_state_config config;
+	struct zl_state_peer *peers;
+	size_t n_peers;
+	struct zl_state_ip_allocator ip_allocator;
+	struct zl_state_slice_allocator slice_allocator;
+	struct zl_state_token *tokens;
+	size_t n_tokens;
+};
+
+/* Reads and validates path into *out. Returns 0; or -errno of the read (-ENOENT: no state yet, -EFBIG:
+ * over 16 MiB), -EINVAL for bad content, -ENOTSUP for a newer format version, -ENOMEM; the message is in
+ * err (never containing key material). On failure *out is left all zero (zl_state_free on it is a no-op),
+ * so free any previous content of *out before. */
+int zl_state_load(const char *path, struct zl_state *out, char *err, size_t errlen);
+
+/* Validates s (same rules as load), then writes it atomically, mode 0600, creating the directory (and
+ * missing parents) with mode 0700. Returns 0, -EINVAL if s is invalid (zl_state_validate says why), or
+ * the -errno of the write. Addresses are written in canonical form. */
+int zl_state_save(const char *path, const struct zl_state *s);
+
+/* The checks of load on an in-memory state. True if valid; otherwise false and the reason in err. */
+bool zl_state_validate(const struct zl_state *s, char *err, size_t errlen);
+
+/* Releases the arrays, wipes the private key and leaves *s all zero. */
+void zl_state_free(struct zl_state *s);
+
+/* Keys as `wg` writes them. encode writes 44 chars + NUL; decode accepts exactly a canonical 44-char
+ * standard base64 encoding of 32 bytes. */
+void zl_state_key_encode(const uint8_t key[ZL_KEY_LEN], char out[ZL_KEY_B64_LEN + 1]);
+bool zl_state_key_decode(const char *b64, uint8_t key[ZL_KEY_LEN]);
+#endif
