@@ -574,50 +574,116 @@ static bool validate_slice_prefix(struct ctx *c, const struct zl_state_slice_all
 	return true;
 }
 
-static bool validate_slice(struct ctx *c, const struct zl_state_slice_allocator *a, size_t i,
-			   const struct prefix *cluster, struct addr *net)
+/* A prefix as the closed range [first, last] of 16-byte big-endian values (IPv4 in the first 4 bytes;
+ * all entries compared share one family, so memcmp orders them). */
+struct span {
+	uint8_t first[16], last[16];
+	const char *list;
+	size_t idx;
+};
+
+static void make_span(const struct prefix *p, const char *list, size_t idx, struct span *sp)
 {
-	const struct zl_state_slice *sl = &a->assigned[i];
+	unsigned bits = family_bits(p->a.family);
+
+	memcpy(sp->first, p->a.b, 16);
+	memcpy(sp->last, p->a.b, 16);
+	for (unsigned i = p->len; i < bits; i++)
+		sp->last[i / 8] |= (uint8_t)(0x80 >> (i % 8));
+	sp->list = list;
+	sp->idx = idx;
+}
+
+static int span_cmp(const void *a, const void *b)
+{
+	const struct span *x = a, *y = b;
+	int r = memcmp(x->first, y->first, 16);
+
+	if (!r)
+		r = memcmp(y->last, x->last, 16); /* the bigger block first */
+	if (!r)
+		r = strcmp(x->list, y->list); /* then a stable order: assigned before services, by index */
+	return r ? r : (x->idx > y->idx) - (x->idx < y->idx);
+}
+
+/* Slices are aligned blocks, so two either nest or are disjoint: after sorting by start, an overlap
+ * always shows as an entry starting inside the widest block seen so far. */
+static bool check_no_overlap(struct ctx *c, struct span *sp, size_t n)
+{
+	char path[PATH_LEN];
+	size_t cover = 0;
+
+	qsort(sp, n, sizeof(*sp), span_cmp);
+	for (size_t i = 1; i < n; i++) {
+		if (memcmp(sp[i].first, sp[cover].last, 16) > 0) {
+			cover = i;
+			continue;
+		}
+		snprintf(path, sizeof(path), "%s[%zu]", sp[i].list, sp[i].idx);
+		return fail(c, path, "cidr", "overlaps %s[%zu]", sp[cover].list, sp[cover].idx);
+	}
+	return true;
+}
+
+/* Entry i of a [name, cidr] list: a node slice is exactly /slice_prefix, a service subnet a block of
+ * whole slices (cluster prefix < length <= slice_prefix). */
+static bool validate_slice(struct ctx *c, const struct zl_state_slice_allocator *a, const char *list,
+			   const struct zl_state_slice *sl, size_t i, bool service, const struct prefix *cluster,
+			   struct span *sp)
+{
+	const char *word = service ? "name" : "node";
 	char path[PATH_LEN], b[SHOW_MAX + 8];
 	struct prefix p;
 
-	snprintf(path, sizeof(path), "slice_allocator.assigned[%zu]", i);
-	if (!TERMINATED(c, path, "node", sl->node_id) || !TERMINATED(c, path, "cidr", sl->cidr) ||
-	    !check_node_id(c, path, "node", sl->node_id) ||
+	snprintf(path, sizeof(path), "%s[%zu]", list, i);
+	if (!TERMINATED(c, path, word, sl->name) || !TERMINATED(c, path, "cidr", sl->cidr) ||
+	    !check_node_id(c, path, word, sl->name) ||
 	    !check_prefix_inside(c, path, "cidr", sl->cidr, cluster, "slice_allocator.cluster_cidr", &p))
 		return false;
-	if (p.len != a->slice_prefix)
+	if (!service && p.len != a->slice_prefix)
 		return fail(c, path, "cidr", "%s is not a /%u slice", show(sl->cidr, b), a->slice_prefix);
-	*net = p.a;
+	if (service && (p.len <= cluster->len || p.len > a->slice_prefix))
+		return fail(c, path, "cidr", "%s must be longer than /%u and at most /%u", show(sl->cidr, b),
+			    cluster->len, a->slice_prefix);
+	make_span(&p, list, i, sp);
 	return true;
+}
+
+static bool validate_slice_list(struct ctx *c, const struct zl_state_slice_allocator *a, bool service,
+				const struct prefix *cluster, struct span *spans)
+{
+	const char *list = service ? "slice_allocator.services" : "slice_allocator.assigned";
+	const struct zl_state_slice *items = service ? a->services : a->assigned;
+	size_t n = service ? a->n_services : a->n_assigned;
+
+	for (size_t i = 0; i < n; i++)
+		if (!validate_slice(c, a, list, &items[i], i, service, cluster, &spans[i]))
+			return false;
+	return n < 2 || check_unique(c, list, service ? "name" : "node", items[0].name, n, sizeof(*items),
+				     (struct dup_kind){ ZL_NODE_ID_SIZE, true });
 }
 
 static bool validate_slice_allocator(struct ctx *c, const struct zl_state_slice_allocator *a)
 {
-	const char *list = "slice_allocator.assigned";
+	size_t n = a->n_assigned + a->n_services;
 	struct prefix cluster;
-	struct addr *nets;
+	struct span *spans;
 	bool ok;
 
 	if (!TERMINATED(c, "slice_allocator", "cluster_cidr", a->cluster_cidr) ||
 	    !check_prefix(c, "slice_allocator", "cluster_cidr", a->cluster_cidr, &cluster) ||
 	    !validate_slice_prefix(c, a, &cluster))
 		return false;
-	nets = a->n_assigned ? calloc(a->n_assigned, sizeof(*nets)) : NULL;
-	if (a->n_assigned && !nets) {
+	if (n == 0)
+		return true;
+	spans = calloc(n, sizeof(*spans));
+	if (!spans) {
 		c->code = -ENOMEM;
-		return fail(c, list, NULL, "out of memory");
+		return fail(c, "slice_allocator", NULL, "out of memory");
 	}
-	ok = true;
-	for (size_t i = 0; ok && i < a->n_assigned; i++)
-		ok = validate_slice(c, a, i, &cluster, &nets[i]);
-	/* All slices have the same length, so two overlap exactly when they are equal. */
-	ok = ok && (a->n_assigned < 2 ||
-	     (check_unique(c, list, "node", a->assigned[0].node_id, a->n_assigned, sizeof(*a->assigned),
-			  (struct dup_kind){ ZL_NODE_ID_SIZE, true }) &&
-	      check_unique(c, list, "cidr", nets, a->n_assigned, sizeof(*nets),
-			   (struct dup_kind){ sizeof(*nets), false })));
-	free(nets);
+	ok = validate_slice_list(c, a, false, &cluster, spans) &&
+	     validate_slice_list(c, a, true, &cluster, spans + a->n_assigned) && check_no_overlap(c, spans, n);
+	free(spans);
 	return ok;
 }
 
@@ -658,7 +724,8 @@ static bool validate(struct ctx *c, const struct zl_state *s)
 
 	if ((s->n_peers && !s->peers) || (s->n_tokens && !s->tokens) ||
 	    (s->ip_allocator.n_allocated && !s->ip_allocator.allocated) ||
-	    (s->slice_allocator.n_assigned && !s->slice_allocator.assigned))
+	    (s->slice_allocator.n_assigned && !s->slice_allocator.assigned) ||
+	    (s->slice_allocator.n_services && !s->slice_allocator.services))
 		return fail(c, "", NULL, "a list has a count but no entries");
 	if (!validate_config(c, &s->config, &range, &self) || !validate_peers(c, s, &range, &self))
 		return false;
@@ -718,6 +785,8 @@ static void canonicalize(struct zl_state *s)
 	canon_prefix(s->slice_allocator.cluster_cidr);
 	for (size_t i = 0; i < s->slice_allocator.n_assigned; i++)
 		canon_prefix(s->slice_allocator.assigned[i].cidr);
+	for (size_t i = 0; i < s->slice_allocator.n_services; i++)
+		canon_prefix(s->slice_allocator.services[i].cidr);
 }
 
 /* ---- step 2: JSON -> struct ---- */
@@ -988,49 +1057,59 @@ static bool from_json_ip_allocator(struct ctx *c, json_object *o, struct zl_stat
 	return true;
 }
 
-/* One [node, cidr] pair of the slice allocator. */
-static bool from_json_slice(struct ctx *c, json_object *arr, size_t i, struct zl_state_slice *sl)
+/* Entry i of a [name, cidr] list of the slice allocator. */
+static bool from_json_slice(struct ctx *c, json_object *arr, const char *list, size_t i, const char *word,
+			    struct zl_state_slice *sl)
 {
 	char path[PATH_LEN];
-	json_object *pair, *node, *cidr;
+	json_object *pair, *name, *cidr;
 
-	if (!element(c, arr, "slice_allocator.assigned", i, json_type_array, path, &pair))
+	if (!element(c, arr, list, i, json_type_array, path, &pair))
 		return false;
 	if (json_object_array_length(pair) != 2)
-		return fail(c, path, NULL, "expected a [node, cidr] pair");
-	node = json_object_array_get_idx(pair, 0);
+		return fail(c, path, NULL, "expected a [%s, cidr] pair", word);
+	name = json_object_array_get_idx(pair, 0);
 	cidr = json_object_array_get_idx(pair, 1);
-	if (!json_object_is_type(node, json_type_string))
-		return fail(c, path, "node", "expected a string, got %s", type_name(json_object_get_type(node)));
+	if (!json_object_is_type(name, json_type_string))
+		return fail(c, path, word, "expected a string, got %s", type_name(json_object_get_type(name)));
 	if (!json_object_is_type(cidr, json_type_string))
 		return fail(c, path, "cidr", "expected a string, got %s", type_name(json_object_get_type(cidr)));
-	return copy_str(c, path, "node", node, sl->node_id, sizeof(sl->node_id)) &&
+	return copy_str(c, path, word, name, sl->name, sizeof(sl->name)) &&
 	       copy_str(c, path, "cidr", cidr, sl->cidr, sizeof(sl->cidr));
+}
+
+static bool from_json_slice_list(struct ctx *c, json_object *arr, bool service, struct zl_state_slice **items,
+				 size_t *count)
+{
+	const char *list = service ? "slice_allocator.services" : "slice_allocator.assigned";
+	size_t n = json_object_array_length(arr);
+
+	if (!alloc_items(c, list, n, sizeof(**items), (void **)items))
+		return false;
+	*count = n;
+	for (size_t i = 0; i < n; i++)
+		if (!from_json_slice(c, arr, list, i, service ? "name" : "node", &(*items)[i]))
+			return false;
+	return true;
 }
 
 static bool from_json_slice_allocator(struct ctx *c, json_object *o, struct zl_state_slice_allocator *a)
 {
-	static const char *const known[] = { "cluster_cidr", "slice_prefix", "assigned", NULL };
+	static const char *const known[] = { "cluster_cidr", "slice_prefix", "assigned", "services", NULL };
 	const char *p = "slice_allocator";
-	json_object *arr;
+	json_object *nodes, *services;
 	int64_t prefix = 0;
-	size_t n;
 
 	if (!only_known(c, o, p, known) ||
 	    !get_str(c, o, p, "cluster_cidr", true, a->cluster_cidr, sizeof(a->cluster_cidr)) ||
 	    !get_int(c, o, p, "slice_prefix", true, 0, 128, &prefix) ||
-	    !get(c, o, p, "assigned", json_type_array, true, &arr))
+	    !get(c, o, p, "assigned", json_type_array, true, &nodes) ||
+	    !get(c, o, p, "services", json_type_array, false, &services))
 		return false;
 	a->slice_prefix = (unsigned)prefix;
-	n = json_object_array_length(arr);
-	if (!alloc_items(c, "slice_allocator.assigned", n, sizeof(*a->assigned), (void **)&a->assigned))
-		return false;
-	a->n_assigned = n;
 	a->present = true;
-	for (size_t i = 0; i < n; i++)
-		if (!from_json_slice(c, arr, i, &a->assigned[i]))
-			return false;
-	return true;
+	return from_json_slice_list(c, nodes, false, &a->assigned, &a->n_assigned) &&
+	       (!services || from_json_slice_list(c, services, true, &a->services, &a->n_services));
 }
 
 static bool check_version(struct ctx *c, json_object *root)
@@ -1335,25 +1414,31 @@ static json_object *slice_json(const struct zl_state_slice *sl, bool *oom)
 		return NULL;
 	snprintf(canon, sizeof(canon), "%s", sl->cidr);
 	canon_prefix(canon);
-	append(pair, json_object_new_string(sl->node_id), oom);
+	append(pair, json_object_new_string(sl->name), oom);
 	append(pair, json_object_new_string(canon), oom);
 	return pair;
 }
 
+static json_object *slice_list_json(const struct zl_state_slice *items, size_t n, bool *oom)
+{
+	json_object *arr = json_object_new_array_ext((int)n);
+
+	for (size_t i = 0; arr && i < n; i++)
+		append(arr, slice_json(&items[i], oom), oom);
+	return arr;
+}
+
 static json_object *slice_allocator_json(const struct zl_state_slice_allocator *a, bool *oom)
 {
-	json_object *o = json_object_new_object(), *arr = json_object_new_array_ext((int)a->n_assigned);
+	json_object *o = json_object_new_object();
 
-	if (!o || !arr) {
-		json_object_put(o);
-		json_object_put(arr);
+	if (!o)
 		return NULL;
-	}
 	put_prefix(o, "cluster_cidr", a->cluster_cidr, oom);
 	put(o, "slice_prefix", json_object_new_int((int)a->slice_prefix), oom);
-	for (size_t i = 0; i < a->n_assigned; i++)
-		append(arr, slice_json(&a->assigned[i], oom), oom);
-	put(o, "assigned", arr, oom);
+	put(o, "assigned", slice_list_json(a->assigned, a->n_assigned, oom), oom);
+	if (a->n_services)
+		put(o, "services", slice_list_json(a->services, a->n_services, oom), oom);
 	return o;
 }
 
@@ -1453,5 +1538,6 @@ void zl_state_free(struct zl_state *s)
 	free(s->tokens);
 	free(s->ip_allocator.allocated);
 	free(s->slice_allocator.assigned);
+	free(s->slice_allocator.services);
 	sodium_memzero(s, sizeof(*s));
 }

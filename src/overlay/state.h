@@ -68,17 +68,20 @@ struct zl_state_ip_allocator {
 	size_t n_allocated;
 };
 
-/* Snapshot of the node slice allocator (leader): [node id, slice] pairs. */
+/* Snapshot of the slice allocator (leader): [node id, slice] pairs, each exactly a /slice_prefix, and
+ * [service name, subnet] pairs, each a /P with cluster prefix < P <= slice_prefix. No two overlap. */
 struct zl_state_slice {
-	char node_id[ZL_NODE_ID_SIZE];
+	char name[ZL_NODE_ID_SIZE];          /* node id, or service name (same rules) */
 	char cidr[ZL_CIDR_STRLEN];
 };
 struct zl_state_slice_allocator {
 	bool present;
 	char cluster_cidr[ZL_CIDR_STRLEN];
 	unsigned slice_prefix;               /* longer than cluster_cidr's, at most 32 / 128 */
-	struct zl_state_slice *assigned;
+	struct zl_state_slice *assigned;     /* node slices */
 	size_t n_assigned;
+	struct zl_state_slice *services;     /* service subnets */
+	size_t n_services;
 };
 
 /* A join token issued by the leader: field for field the token module's struct zl_token_record, and

@@ -96,9 +96,16 @@ static void make_state(struct zl_state *s)
 	s->slice_allocator.n_assigned = 3;
 	s->slice_allocator.assigned = calloc(3, sizeof(*s->slice_allocator.assigned));
 	for (int i = 0; i < 3; i++) {
-		snprintf(s->slice_allocator.assigned[i].node_id, ZL_NODE_ID_SIZE, "%s", slices[i][0]);
+		snprintf(s->slice_allocator.assigned[i].name, ZL_NODE_ID_SIZE, "%s", slices[i][0]);
 		snprintf(s->slice_allocator.assigned[i].cidr, ZL_CIDR_STRLEN, "%s", slices[i][1]);
 	}
+
+	s->slice_allocator.n_services = 2;
+	s->slice_allocator.services = calloc(2, sizeof(*s->slice_allocator.services));
+	snprintf(s->slice_allocator.services[0].name, ZL_NODE_ID_SIZE, "web");
+	snprintf(s->slice_allocator.services[0].cidr, ZL_CIDR_STRLEN, "10.200.16.0/24");
+	snprintf(s->slice_allocator.services[1].name, ZL_NODE_ID_SIZE, "db");
+	snprintf(s->slice_allocator.services[1].cidr, ZL_CIDR_STRLEN, "10.200.0.64/28");
 
 	s->n_tokens = 2;
 	s->tokens = calloc(2, sizeof(*s->tokens));
@@ -158,8 +165,13 @@ static bool states_equal(const struct zl_state *a, const struct zl_state *b)
 	for (size_t i = 0; i < ia->n_allocated; i++)
 		if (strcmp(ia->allocated[i].s, ib->allocated[i].s))
 			return false;
+	if (sa->n_services != sb->n_services)
+		return false;
 	for (size_t i = 0; i < sa->n_assigned; i++)
-		if (strcmp(sa->assigned[i].node_id, sb->assigned[i].node_id) || strcmp(sa->assigned[i].cidr, sb->assigned[i].cidr))
+		if (strcmp(sa->assigned[i].name, sb->assigned[i].name) || strcmp(sa->assigned[i].cidr, sb->assigned[i].cidr))
+			return false;
+	for (size_t i = 0; i < sa->n_services; i++)
+		if (strcmp(sa->services[i].name, sb->services[i].name) || strcmp(sa->services[i].cidr, sb->services[i].cidr))
 			return false;
 	return true;
 }
@@ -307,6 +319,7 @@ static void test_roundtrip_minimal(void)
 	free(a.tokens);
 	free(a.ip_allocator.allocated);
 	free(a.slice_allocator.assigned);
+	free(a.slice_allocator.services);
 	memset(&a.ip_allocator, 0, sizeof(a.ip_allocator));
 	memset(&a.slice_allocator, 0, sizeof(a.slice_allocator));
 	a.tokens = NULL;
@@ -349,6 +362,8 @@ static void test_roundtrip_ipv6_canonical(void)
 	a.slice_allocator.slice_prefix = 64;
 	for (int i = 0; i < 3; i++)
 		snprintf(a.slice_allocator.assigned[i].cidr, ZL_CIDR_STRLEN, "fd00:200:0:%x::/64", i);
+	snprintf(a.slice_allocator.services[0].cidr, ZL_CIDR_STRLEN, "fd00:200:0:100::/56");
+	snprintf(a.slice_allocator.services[1].cidr, ZL_CIDR_STRLEN, "FD00:200:0:0040:0::/64");
 	CHECK(zl_state_save(bad_path, &a) == 0);
 	CHECK(zl_state_load(bad_path, &b, err, sizeof(err)) == 0);
 	CHECK(!strcmp(b.config.cidr, "fd00:200::/48"));
@@ -357,6 +372,7 @@ static void test_roundtrip_ipv6_canonical(void)
 	CHECK(!strcmp(b.config.hostname, "leader"));
 	CHECK(!strcmp(b.peers[1].overlay_ip, "fd00:200::3"));
 	CHECK(!strcmp(b.slice_allocator.assigned[2].cidr, "fd00:200:0:2::/64"));
+	CHECK(!strcmp(b.slice_allocator.services[1].cidr, "fd00:200:0:40::/64"));
 	zl_state_free(&a);
 	zl_state_free(&b);
 }
@@ -485,7 +501,7 @@ static void test_optional_fields(void)
 	static const char *const optional[] = {
 		"/config/slice_cidr", "/config/hostname", "/config/endpoint", "/peers/0/endpoint",
 		"/peers/0/keepalive", "/peers/0/hostname", "/peers/0/slice_cidr", "/ip_allocator",
-		"/slice_allocator", "/tokens",
+		"/slice_allocator", "/slice_allocator/services", "/tokens",
 	};
 	struct zl_state s;
 	char err[256];
@@ -506,12 +522,16 @@ struct value_case {
 	const char *ptr, *value, *needle;
 };
 
+/* needle NULL: the mutation is valid and must load. */
 static void run_value_cases(const struct value_case *cases, size_t n)
 {
 	make_good_file();
 	for (size_t i = 0; i < n; i++) {
 		mutate(cases[i].ptr, cases[i].value);
-		expect_error(bad_path, -EINVAL, cases[i].needle, cases[i].value);
+		if (cases[i].needle)
+			expect_error(bad_path, -EINVAL, cases[i].needle, cases[i].value);
+		else
+			expect_ok(bad_path, cases[i].value);
 	}
 }
 
@@ -550,6 +570,9 @@ static void test_wrong_types(void)
 		{ "/slice_allocator/assigned/1", "[\"a\", \"10.200.0.16/28\", \"x\"]", "expected a [node, cidr] pair" },
 		{ "/slice_allocator/assigned/1", "[1, \"10.200.0.16/28\"]", "state: slice_allocator.assigned[1].node: expected a string" },
 		{ "/slice_allocator/assigned/1", "[\"a\", 2]", "state: slice_allocator.assigned[1].cidr: expected a string" },
+		{ "/slice_allocator/services", "{}", "state: slice_allocator.services: expected an array, got an object" },
+		{ "/slice_allocator/services/0", "[\"web\"]", "state: slice_allocator.services[0]: expected a [name, cidr] pair" },
+		{ "/slice_allocator/services/0", "[7, \"10.200.16.0/24\"]", "state: slice_allocator.services[0].name: expected a string, got an integer" },
 		{ "/tokens/0/revoked", "\"no\"", "state: tokens[0].revoked: expected true or false, got a string" },
 		{ "/tokens/0/max_uses", "0", "state: tokens[0].max_uses: must be 1 to 4294967295" },
 		{ "/tokens/0/uses", "4294967296", "state: tokens[0].uses: must be 0 to 4294967295" },
@@ -642,7 +665,16 @@ static void test_bad_addresses(void)
 		{ "/slice_allocator/slice_prefix", "33", "and at most /32" },
 		{ "/slice_allocator/assigned/1/1", "\"10.200.0.16/29\"", "state: slice_allocator.assigned[1].cidr: \"10.200.0.16/29\" is not a /28 slice" },
 		{ "/slice_allocator/assigned/1/1", "\"10.201.0.16/28\"", "state: slice_allocator.assigned[1].cidr: \"10.201.0.16/28\" is not inside slice_allocator.cluster_cidr" },
-		{ "/slice_allocator/assigned/2/1", "\"10.200.0.16/28\"", "state: slice_allocator.assigned[2].cidr: duplicate of slice_allocator.assigned[1].cidr" },
+		{ "/slice_allocator/assigned/2/1", "\"10.200.0.16/28\"", "state: slice_allocator.assigned[2].cidr: overlaps slice_allocator.assigned[1]" },
+		{ "/slice_allocator/services/0/1", "\"10.200.0.0/24\"", "state: slice_allocator.assigned[0].cidr: overlaps slice_allocator.services[0]" },
+		{ "/slice_allocator/services/0/1", "\"10.200.0.64/28\"", "state: slice_allocator.services[1].cidr: overlaps slice_allocator.services[0]" },
+		{ "/slice_allocator/services/1/1", "\"10.200.0.16/28\"", "state: slice_allocator.services[1].cidr: overlaps slice_allocator.assigned[1]" },
+		{ "/slice_allocator/services/1/1", "\"10.200.0.64/29\"", "state: slice_allocator.services[1].cidr: \"10.200.0.64/29\" must be longer than /16 and at most /28" },
+		{ "/slice_allocator/services/1/1", "\"10.200.0.0/16\"", "must be longer than /16 and at most /28" },
+		{ "/slice_allocator/services/1/1", "\"10.201.0.0/24\"", "state: slice_allocator.services[1].cidr: \"10.201.0.0/24\" is not inside slice_allocator.cluster_cidr" },
+		{ "/slice_allocator/services/1/0", "\"web\"", "state: slice_allocator.services[1].name: duplicate of slice_allocator.services[0].name" },
+		{ "/slice_allocator/services/1/0", "\"\"", "state: slice_allocator.services[1].name: is empty" },
+		{ "/slice_allocator/services/1/0", "\"leader-1\"", NULL }, /* names of nodes and services are separate */
 		{ "/slice_allocator/assigned/2/0", "\"worker-1\"", "state: slice_allocator.assigned[2].node: duplicate of slice_allocator.assigned[1].node" },
 		{ "/config/endpoint", "\"192.0.2.1\"", "state: config.endpoint: \"192.0.2.1\" is not HOST:PORT" },
 		{ "/config/endpoint", "\"192.0.2.1:0\"", "is not HOST:PORT" },
@@ -741,10 +773,13 @@ static void test_large_snapshots(void)
 	for (size_t i = 0; i < N_ADDR; i++)
 		snprintf(ia->allocated[i].s, ZL_ADDR_STRLEN, "10.200.%zu.%zu", (i + 1) / 256, (i + 1) % 256);
 	free(s.slice_allocator.assigned);
+	free(s.slice_allocator.services); /* the node slices below fill the whole /16 */
+	s.slice_allocator.services = NULL;
+	s.slice_allocator.n_services = 0;
 	s.slice_allocator.assigned = calloc(N_SLICES, sizeof(*s.slice_allocator.assigned));
 	s.slice_allocator.n_assigned = N_SLICES;
 	for (size_t i = 0; i < N_SLICES; i++) {
-		snprintf(s.slice_allocator.assigned[i].node_id, ZL_NODE_ID_SIZE, "node-%zu", i);
+		snprintf(s.slice_allocator.assigned[i].name, ZL_NODE_ID_SIZE, "node-%zu", i);
 		snprintf(s.slice_allocator.assigned[i].cidr, ZL_CIDR_STRLEN, "10.200.%zu.%zu/28", i / 16, (i % 16) * 16);
 	}
 	CHECK(zl_state_save(bad_path, &s) == 0);
