@@ -8,7 +8,8 @@
  * Atomic file: a failure injected at each step (and real ones: RLIMIT_FSIZE, a rename onto a directory)
  * leaves the old content intact and no temporary file behind; capped reads; sweeping stray temps.
  * Mutations are applied to a saved good file through JSON pointers (RFC 6901), so every case starts from
- * a state that loads. */
+ * a state that loads. Scratch files live in /tmp/zl-test-state-XXXXXX, removed at the end unless
+ * ZL_KEEP is set in the environment. */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
