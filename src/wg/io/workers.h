@@ -13,6 +13,7 @@ struct wg_workers *wg_workers_new(unsigned threads);
 void wg_workers_free(struct wg_workers *w);
 /* Runs jobs[0..n) and returns when all are done. Called from one thread at a time. */
 void wg_workers_run(struct wg_workers *w, struct wg_crypto_job *jobs, size_t n);
-/* Helper threads to use by default: ZL_WG_THREADS if set, else one less than the online CPUs. */
+/* Helper threads to use by default: ZL_WG_THREADS if set, else half the online CPUs minus the caller
+ * (none below 4 CPUs). */
 unsigned wg_workers_default_threads(void);
 #endif
