@@ -3,6 +3,7 @@
  * docs/join-protocol.md. Tokens: e (worker ephemeral), es (DH with the leader's static key), e (leader
  * ephemeral), ee, psk. */
 #include "overlay/join_proto.h"
+#include "overlay/state.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -270,19 +271,12 @@ static void key_to_b64(char out[45], const uint8_t key[ZL_JOIN_KEY_LEN])
 static bool key_from_b64(const char *s, uint8_t key[ZL_JOIN_KEY_LEN])
 {
 	uint8_t tmp[ZL_JOIN_KEY_LEN];
-	size_t got = 0;
-	const char *end = NULL;
-	if (strnlen(s, 45) != 44 || s[43] != '=')
-		return false;
-	/* Alphabet first: libsodium 1.0.18 accepts some bytes >= 0x80 as digits. */
-	for (int i = 0; i < 43; i++)
-		if (!alnum(s[i]) && s[i] != '+' && s[i] != '/')
-			return false;
-	if (sodium_base642bin(tmp, sizeof(tmp), s, 44, NULL, &got, &end, sodium_base64_VARIANT_ORIGINAL) != 0 ||
-	    got != ZL_JOIN_KEY_LEN || end != s + 44 || !key_usable(tmp))
-		return false;
-	memcpy(key, tmp, sizeof(tmp));
-	return true;
+	bool ok = strnlen(s, ZL_KEY_B64_LEN + 1) == ZL_KEY_B64_LEN && zl_state_key_decode(s, tmp) && key_usable(tmp);
+
+	if (ok)
+		memcpy(key, tmp, sizeof(tmp));
+	sodium_memzero(tmp, sizeof(tmp));
+	return ok;
 }
 
 static bool ip_ok(const char *s, struct zl_ip *ip)

@@ -1,5 +1,6 @@
 /* Deterministic names (see names.h for the exact rules). */
 #include "overlay/names.h"
+#include "overlay/slices.h"
 #include <arpa/inet.h>
 #include <errno.h>
 #include <stdarg.h>
@@ -21,18 +22,6 @@ static bool fail(char *err, size_t errlen, const char *fmt, ...)
 		va_end(ap);
 	}
 	return false;
-}
-
-uint64_t zl_names_fnv1a64(const void *data, size_t len)
-{
-	const uint8_t *p = data;
-	uint64_t h = 0xcbf29ce484222325ULL;
-
-	for (size_t i = 0; i < len; i++) {
-		h ^= p[i];
-		h *= 0x100000001b3ULL;
-	}
-	return h;
 }
 
 static bool is_alnum(unsigned char c)
@@ -93,7 +82,7 @@ int zl_ifname_make(char out[ZL_IFNAME_SIZE], const char *suffix, const char *con
 		memcpy(out, full, len + 1);
 		return 0;
 	}
-	h = zl_names_fnv1a64(full, len);
+	h = zl_slices_fnv1a64(full, len);
 	digits = suffix ? ZL_IFNAME_MAX - 4 - strlen(suffix) : HASH_DIGITS_MAX;
 	memcpy(out, "zl-", 3);
 	for (size_t i = 0; i < digits; i++)

@@ -38,8 +38,8 @@ enum {
 	ZL_NODE_NAME_SIZE = 16,    /* "node6-ffff-ffff" + NUL */
 };
 
-/* FNV-1a, 64 bits (offset basis 0xcbf29ce484222325, prime 0x100000001b3). */
-uint64_t zl_names_fnv1a64(const void *data, size_t len);
+/* The hash of shortened names is FNV-1a-64 (zl_slices_fnv1a64: offset basis 0xcbf29ce484222325, prime
+ * 0x100000001b3), the same function that places node slices. */
 
 /* Builds the name described above into out. Returns 0, or -EINVAL when nparts is 0 or a part or the
  * suffix (NULL or "" = none) breaks the rules above; out is "" on error. */

@@ -84,8 +84,14 @@ bool zl_state_key_decode(const char *b64, uint8_t key[ZL_KEY_LEN])
 	const char *end = NULL;
 	bool ok;
 
-	if (strlen(b64) != ZL_KEY_B64_LEN)
+	if (strlen(b64) != ZL_KEY_B64_LEN || b64[ZL_KEY_B64_LEN - 1] != '=')
 		return false;
+	/* Alphabet first: libsodium 1.0.18 accepts some bytes >= 0x80 as base64 digits. */
+	for (int i = 0; i < ZL_KEY_B64_LEN - 1; i++) {
+		unsigned char c = (unsigned char)b64[i];
+		if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '+' || c == '/'))
+			return false;
+	}
 	/* libsodium refuses non-zero padding bits, so only the canonical spelling of a key decodes. */
 	ok = sodium_base642bin(tmp, sizeof(tmp), b64, ZL_KEY_B64_LEN, NULL, &n, &end,
 			       sodium_base64_VARIANT_ORIGINAL) == 0 &&
