@@ -12,10 +12,11 @@ IO_SRC   := $(wildcard src/wg/io/*.c)
 OVERLAY_SRC := $(wildcard src/overlay/*.c)
 LIB_SRC  := $(CORE_SRC) $(IO_SRC) $(OVERLAY_SRC)
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
+CLI_OBJ  := $(patsubst %.c,$(BUILD)/obj/%.o,$(wildcard src/cli/*.c))
 
 LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
 LIB      := $(BUILD)/lib/libzlwg.a
-BINS     := $(BUILD)/bin/zl-wg
+BINS     := $(BUILD)/bin/zl-wg $(BUILD)/bin/zl-overlay
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/test/%)
 
 .PHONY: all test unit unit-asan e2e bench demo clean deps fuzz
@@ -30,6 +31,15 @@ $(LIB): $(LIB_OBJ)
 	rm -f $@ && ar rcs $@ $^
 
 $(BUILD)/bin/zl-wg: $(BUILD)/obj/src/cmd/zl-wg/main.o $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -o $@ $^ $(LIBS) -lpthread
+
+# zl-overlay: the CLI (src/cli) on top of the library; its unit tests (test_cli_*) link the CLI too.
+$(BUILD)/bin/zl-overlay: $(BUILD)/obj/src/cmd/zl-overlay/main.o $(CLI_OBJ) $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -o $@ $^ $(LIBS)
+
+$(BUILD)/test/test_cli_%: $(BUILD)/obj/tests/unit/test_cli_%.o $(CLI_OBJ) $(LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -o $@ $^ $(LIBS) -lpthread
 
