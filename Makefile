@@ -19,7 +19,7 @@ LIB      := $(BUILD)/lib/libzlwg.a
 BINS     := $(BUILD)/bin/zl-wg $(BUILD)/bin/zl-overlay
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/test/%)
 
-.PHONY: all test unit unit-asan e2e bench demo clean deps fuzz
+.PHONY: all test unit unit-asan unit-tsan e2e bench demo clean deps fuzz
 all: $(BINS)
 
 $(BUILD)/obj/%.o: %.c
@@ -78,6 +78,13 @@ fuzz:
 
 # The whole suite with the offloads (TUN vnet/TSO/GRO, UDP GSO/GRO) on, then the data-path scenarios
 # again with them forced off, so both paths stay tested.
+# The tests whose threads share state (crypto worker pool, per-thread AEAD contexts) under TSan.
+TSAN_TESTS := test_workers test_crypto
+unit-tsan:
+	@$(MAKE) --no-print-directory BUILD=build/tsan CC=clang \
+	  CFLAGS="-O1 -g -fsanitize=thread -fno-omit-frame-pointer" $(TSAN_TESTS:%=build/tsan/test/%)
+	@TSAN_OPTIONS=halt_on_error=1 scripts/run-unit.sh $(TSAN_TESTS:%=build/tsan/test/%)
+
 e2e: all
 	@tests/e2e/run-all.sh
 	@echo "== e2e again with ZL_WG_OFFLOAD=0 (plain TUN and UDP paths)"
@@ -87,6 +94,7 @@ test: deps
 	@$(MAKE) --no-print-directory all
 	@$(MAKE) --no-print-directory unit
 	@$(MAKE) --no-print-directory unit-asan
+	@$(MAKE) --no-print-directory unit-tsan
 	@$(MAKE) --no-print-directory fuzz
 	@$(MAKE) --no-print-directory e2e
 
