@@ -137,6 +137,26 @@ void wg_noise_handshake_clear(struct wg_handshake *hs)
 
 /* ---- Initiation ---- */
 
+/* The end of both message builders: on success the handshake keeps the ephemeral and the running
+ * Noise state for the next step; in every case the stack copies are wiped. */
+static bool finish_created(struct wg_handshake *hs, bool ok, enum wg_handshake_state state, uint32_t local_index,
+			   uint8_t ck[WG_HASH_LEN], uint8_t hash[WG_HASH_LEN], uint8_t key[WG_KEY_LEN],
+			   uint8_t e_priv[WG_KEY_LEN])
+{
+	if (ok) {
+		memcpy(hs->ephemeral_private, e_priv, WG_KEY_LEN);
+		memcpy(hs->chaining_key, ck, WG_HASH_LEN);
+		memcpy(hs->hash, hash, WG_HASH_LEN);
+		hs->local_index = local_index;
+		hs->state = state;
+	}
+	wg_wipe(ck, WG_HASH_LEN);
+	wg_wipe(hash, WG_HASH_LEN);
+	wg_wipe(key, WG_KEY_LEN);
+	wg_wipe(e_priv, WG_KEY_LEN);
+	return ok;
+}
+
 bool wg_noise_create_initiation(struct wg_handshake *hs, const struct wg_static_identity *id, uint32_t local_index,
 				const uint8_t timestamp[WG_TIMESTAMP_LEN], struct wg_msg_initiation *msg)
 {
@@ -164,18 +184,9 @@ bool wg_noise_create_initiation(struct wg_handshake *hs, const struct wg_static_
 	/* {timestamp} */
 	encrypt_and_hash(msg->encrypted_timestamp, timestamp, WG_TIMESTAMP_LEN, key, hash);
 
-	memcpy(hs->ephemeral_private, e_priv, WG_KEY_LEN);
-	memcpy(hs->chaining_key, ck, WG_HASH_LEN);
-	memcpy(hs->hash, hash, WG_HASH_LEN);
-	hs->local_index = local_index;
-	hs->state = WG_HANDSHAKE_CREATED_INITIATION;
 	ok = true;
 out:
-	wg_wipe(ck, sizeof(ck));
-	wg_wipe(hash, sizeof(hash));
-	wg_wipe(key, sizeof(key));
-	wg_wipe(e_priv, sizeof(e_priv));
-	return ok;
+	return finish_created(hs, ok, WG_HANDSHAKE_CREATED_INITIATION, local_index, ck, hash, key, e_priv);
 }
 
 /* Replay and flood protection, checked only after the initiation authenticated: the timestamp must grow
@@ -271,18 +282,9 @@ bool wg_noise_create_response(struct wg_handshake *hs, uint32_t local_index, str
 	/* {} */
 	encrypt_and_hash(msg->encrypted_nothing, NULL, 0, key, hash);
 
-	memcpy(hs->ephemeral_private, e_priv, WG_KEY_LEN);
-	memcpy(hs->chaining_key, ck, WG_HASH_LEN);
-	memcpy(hs->hash, hash, WG_HASH_LEN);
-	hs->local_index = local_index;
-	hs->state = WG_HANDSHAKE_CREATED_RESPONSE;
 	ok = true;
 out:
-	wg_wipe(ck, sizeof(ck));
-	wg_wipe(hash, sizeof(hash));
-	wg_wipe(key, sizeof(key));
-	wg_wipe(e_priv, sizeof(e_priv));
-	return ok;
+	return finish_created(hs, ok, WG_HANDSHAKE_CREATED_RESPONSE, local_index, ck, hash, key, e_priv);
 }
 
 bool wg_noise_consume_response(struct wg_handshake *hs, const struct wg_static_identity *id, const struct wg_msg_response *msg)
