@@ -13,10 +13,11 @@ OVERLAY_SRC := $(wildcard src/overlay/*.c)
 LIB_SRC  := $(CORE_SRC) $(IO_SRC) $(OVERLAY_SRC)
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 CLI_OBJ  := $(patsubst %.c,$(BUILD)/obj/%.o,$(wildcard src/cli/*.c))
+OVERLAYD_OBJ := $(patsubst %.c,$(BUILD)/obj/%.o,$(wildcard src/overlayd/*.c))
 
 LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
 LIB      := $(BUILD)/lib/libzlwg.a
-BINS     := $(BUILD)/bin/zl-wg $(BUILD)/bin/zl-overlay
+BINS     := $(BUILD)/bin/zl-wg $(BUILD)/bin/zl-overlay $(BUILD)/bin/zl-overlayd
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/test/%)
 
 .PHONY: all test unit unit-asan unit-tsan e2e bench demo clean deps fuzz
@@ -38,6 +39,11 @@ $(BUILD)/bin/zl-wg: $(BUILD)/obj/src/cmd/zl-wg/main.o $(LIB)
 $(BUILD)/bin/zl-overlay: $(BUILD)/obj/src/cmd/zl-overlay/main.o $(CLI_OBJ) $(LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -o $@ $^ $(LIBS)
+
+# zl-overlayd: the daemon (src/overlayd) embedding the WireGuard engine.
+$(BUILD)/bin/zl-overlayd: $(BUILD)/obj/src/cmd/zl-overlayd/main.o $(OVERLAYD_OBJ) $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -o $@ $^ $(LIBS) -lpthread
 
 $(BUILD)/test/test_cli_%: $(BUILD)/obj/tests/unit/test_cli_%.o $(CLI_OBJ) $(LIB)
 	@mkdir -p $(dir $@)

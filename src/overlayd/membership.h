@@ -1,0 +1,51 @@
+/* The membership channel (docs/control-api.md, "Membership channel"): TCP over the tunnel, framed like
+ * the control socket (src/overlay/frame.h).
+ *
+ * Leader (od_member_server_*): listens on its overlay address, port listen_port + 1, bound to the
+ * overlay interface (SO_BINDTODEVICE) so only packets that came out of the tunnel reach it, and accepts
+ * a connection only from the overlay address of a current member (WireGuard authenticated that source:
+ * a peer's allowed IPs are its own slice). On connect, and after every change, it sends each member the
+ * complete list {"type":"peers","epoch":E,"peers":[...]} (the leader first, the receiver included).
+ * A worker's {"type":"leave"} removes it (address and slice freed, saved, everyone told) and is answered
+ * {"type":"left"}; a member removed by remove-peer is sent {"type":"removed"} before its connection is
+ * closed. Hostile input: frames capped at 64 KiB, one connection per member, unknown sources closed at
+ * once, a bounded number of connections.
+ *
+ * Worker (od_member_client_*): keeps one connection to leader_ip:leader_port+1 (the leader is the first
+ * peer of the state; its port is the one in its endpoint, else this node's own), re-dialling with the
+ * control client's backoff (100 ms doubling to 1 s) and a 5 s connect timeout; TCP keepalive notices a
+ * dead or restarted leader within about 10 s. Lists are applied with od_node_set_peers. With the leader
+ * away nothing changes: the last list stays in force. */
+#ifndef OD_MEMBERSHIP_H
+#define OD_MEMBERSHIP_H
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include "overlayd/node.h"
+
+enum {
+	OD_MEMBER_FRAME_MAX = 64 << 10,       /* what the leader accepts from a worker */
+	OD_MEMBER_CONNECT_TIMEOUT_MS = 5000,
+	OD_MEMBER_LEAVE_TIMEOUT_MS = 10000,
+};
+
+/* ---- Leader ---- */
+int od_member_server_open(struct od_node *n, char *err, size_t errlen);
+void od_member_server_close(struct od_node *n);
+/* Sends the current list to every connected member (call after each change). */
+void od_member_server_push(struct od_node *n);
+/* After od_node_remove_member: tells the member it was removed ({"type":"removed"}), closes its
+ * connection, and removes its WireGuard peer once that is done (at most 3 s later), or at once when it
+ * is not connected. */
+void od_member_server_evict(struct od_node *n, const char *node_id, const uint8_t key[ZL_KEY_LEN]);
+size_t od_member_server_connected(const struct od_node *n);
+
+/* ---- Worker ---- */
+int od_member_client_open(struct od_node *n, char *err, size_t errlen);
+void od_member_client_close(struct od_node *n);
+bool od_member_client_connected(const struct od_node *n);
+/* Starts a leave on behalf of control connection conn_serial / request id; the answer goes back with
+ * od_control_reply when the leader confirms, or as an error on timeout. 0, or -errno with a message
+ * (not connected to the leader, a leave already running). */
+int od_member_client_leave(struct od_node *n, uint64_t conn_serial, uint64_t request_id, char *err, size_t errlen);
+#endif
