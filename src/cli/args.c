@@ -117,9 +117,9 @@ static int take_word(const char *s, struct cli_args *a, char *err, size_t errlen
 		sub = find_sub(c, s);
 		if (!sub) {
 			if (a->depth == 1)
-				return fail(err, errlen, "unknown command '%s' (see --help)", s);
-			return fail(err, errlen, "unknown %s command '%s' (see %s --help)",
-				    cli_command_path(a, path, sizeof(path)), s, path);
+				return fail(err, errlen, "unknown command '%s' (see %s --help)", s, a->chain[0]->name);
+			return fail(err, errlen, "unknown %s command '%s' (see %s %s --help)",
+				    cli_command_path(a, path, sizeof(path)), s, a->chain[0]->name, path);
 		}
 		if (a->depth >= CLI_MAX_DEPTH)
 			return fail(err, errlen, "command table too deep");
@@ -153,12 +153,12 @@ static int check_command(const struct cli_args *a, char *err, size_t errlen)
 		return 0;
 	if (!c->run) {
 		if (a->depth == 1)
-			return fail(err, errlen, "missing command (see --help)");
-		return fail(err, errlen, "missing %s command (see %s --help)", path, path);
+			return fail(err, errlen, "missing command (see %s --help)", a->chain[0]->name);
+		return fail(err, errlen, "missing %s command (see %s %s --help)", path, a->chain[0]->name, path);
 	}
 	if (a->n_args < c->min_args)
-		return fail(err, errlen, "%s: missing argument%s (usage: %s %s)", path, c->min_args - a->n_args > 1 ? "s" : "",
-			    path, c->usage);
+		return fail(err, errlen, "%s: missing argument%s (usage: %s %s %s)", path,
+			    c->min_args - a->n_args > 1 ? "s" : "", a->chain[0]->name, path, c->usage);
 	return 0;
 }
 

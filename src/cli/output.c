@@ -278,7 +278,8 @@ static json_object *sorted_peers(json_object *body)
 		goto fail;
 	for (size_t i = 0; i < n; i++)
 		items[i] = json_object_array_get_idx(src, i);
-	qsort(items, n, sizeof(*items), compare_peers);
+	if (n)
+		qsort(items, n, sizeof(*items), compare_peers);
 	for (size_t i = 0; i < n; i++) {
 		json_object *p = ordered_copy(items[i], peer_keys, sizeof(peer_keys) / sizeof(peer_keys[0]), NULL);
 

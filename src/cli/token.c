@@ -26,8 +26,11 @@ static int with_state(const struct cli_ctx *ctx, state_fn fn, void *arg)
 	struct zl_state s = { 0 };
 	char why[CLI_MSG_LEN];
 	bool changed = false;
-	int lock = cli_node_lock(ctx), r, rc;
+	int lock, r, rc;
 
+	if (!cli_node_initialized(ctx))
+		return cli_fail(ctx, CLI_EXIT_FAIL, "not initialized: no %s (run init-leader first)", ctx->state_path);
+	lock = cli_node_lock(ctx);
 	if (lock < 0)
 		return -lock;
 	r = zl_state_load(ctx->state_path, &s, why, sizeof(why));
