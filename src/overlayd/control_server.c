@@ -126,6 +126,11 @@ static json_object *err_resp(uint64_t id, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
+	/* Messages may echo the client's input: no control characters reach a terminal through them. */
+	for (char *p = msg; *p; p++) {
+		if ((unsigned char)*p < ' ' || *p == 0x7f)
+			*p = '?';
+	}
 	return zl_frame_response_err(id, msg);
 }
 

@@ -174,7 +174,11 @@ static void log_refusal(struct join_conn *c, enum zl_join_status st, const char 
 {
 	const char *code = zl_join_code_name(st);
 
-	od_info("join.refused", "source=%s code=%s%s%s", c->peer_text, code ? code : "local_error",
+	/* Local outcomes (authentication failed, bad key, too large) go out as "unreadable"/"malformed"
+	 * (zl_join_refusal_build); the log keeps the precise reason. */
+	if (!code)
+		code = st == ZL_JOIN_ERR_TOO_LARGE ? "malformed" : "unreadable";
+	od_info("join.refused", "source=%s code=%s reason=%s%s%s", c->peer_text, code, od_q(zl_join_strerror(st)),
 		detail && *detail ? " detail=" : "", detail && *detail ? od_q(detail) : "");
 }
 

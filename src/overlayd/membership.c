@@ -550,7 +550,7 @@ static void client_retire(struct od_member_client *mc, const char *why)
 {
 	struct od_node *n = mc->node;
 
-	od_info("node.retired", "reason=%s", why);
+	od_info("node.retired", "reason=%s", od_q(why));
 	client_disconnect(mc);
 	od_timer_cancel(&n->timers, &mc->timer);
 	n->retired = true;

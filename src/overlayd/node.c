@@ -586,30 +586,50 @@ static bool id_taken(const struct od_node *n, const char *id)
 	return false;
 }
 
-/* "node-0-49" as the DNS name of the address (the reference's scheme); when that is taken (clusters
- * wider than the name's low 16 / 32 bits), "node-" + the whole address with '.'/':' as '-'. */
+static void u128_hex(zl_u128 v, char out[33])
+{
+	char tmp[33];
+	int k = 0;
+
+	do {
+		tmp[k++] = "0123456789abcdef"[(unsigned)(v & 15)];
+		v >>= 4;
+	} while (v);
+	for (int i = 0; i < k; i++)
+		out[i] = tmp[k - 1 - i];
+	out[k] = '\0';
+}
+
+/* Node ids derive from the address, so they are unique in the cluster and readable:
+ *   IPv4: "node-0-49", the reference's DNS name of the address (third and fourth octet), when free;
+ *         else (clusters wider than /16) "node-10-1-0-49", the whole address.
+ *   IPv6: "node6-<slice index>-<host offset>" in hex (fd00:200:0:5ca::1 in fd00:200::/48 with /64
+ *         slices: "node6-5ca-1"), since every node is "::1" of its own /64. */
 static bool choose_node_id(const struct od_node *n, const struct zl_ip *ip, char out[ZL_NODE_ID_SIZE])
 {
 	char text[ZL_IP_STRLEN], name[ZL_NODE_NAME_SIZE];
 
+	if (ip->family == AF_INET6) {
+		unsigned host_bits = 128 - zl_slices_slice_prefix(n->slices);
+		zl_u128 off = zl_prefix_offset(&n->cluster, ip);
+		char idx[33], host[33];
+
+		u128_hex(host_bits >= 128 ? 0 : off >> host_bits, idx);
+		u128_hex(off & zl_u128_low_mask(host_bits), host);
+		snprintf(out, ZL_NODE_ID_SIZE, "node6-%s-%s", idx, host);
+		return !id_taken(n, out);
+	}
 	zl_ip_format(ip, text);
 	if (zl_node_name(text, name) == 0 && !id_taken(n, name)) {
 		snprintf(out, ZL_NODE_ID_SIZE, "%s", name);
 		return true;
 	}
 	for (char *p = text; *p; p++) {
-		if (*p == '.' || *p == ':')
+		if (*p == '.')
 			*p = '-';
 	}
-	for (unsigned i = 0; i < 100; i++) {
-		if (i)
-			snprintf(out, ZL_NODE_ID_SIZE, "node-%s-%u", text, i);
-		else
-			snprintf(out, ZL_NODE_ID_SIZE, "node-%s", text);
-		if (!id_taken(n, out))
-			return true;
-	}
-	return false;
+	snprintf(out, ZL_NODE_ID_SIZE, "node-%s", text);
+	return !id_taken(n, out);
 }
 
 /* The lowest free usable address of the slice (offset 1 on: the slice's first address is its network). */
