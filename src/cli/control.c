@@ -239,14 +239,25 @@ enum cli_control_status cli_control_call(const struct cli_ctx *ctx, const char *
 	return st;
 }
 
+int cli_control_report(const struct cli_ctx *ctx, const char *type, enum cli_control_status st, const char *msg)
+{
+	size_t n = strlen(type);
+
+	if (st == CLI_CONTROL_OK)
+		return CLI_EXIT_OK;
+	/* The daemon names the request ("remove_peer: no member 'x'"); our prefix names the command already. */
+	if (st == CLI_CONTROL_REFUSED && !strncmp(msg, type, n) && !strncmp(msg + n, ": ", 2) && msg[n + 2])
+		msg += n + 2;
+	return cli_fail(ctx, CLI_EXIT_FAIL, "%s", msg);
+}
+
 int cli_control_run(const struct cli_ctx *ctx, const char *type, json_object *args, bool idempotent,
 		    json_object **body)
 {
 	char msg[CLI_MSG_LEN];
+	enum cli_control_status st = cli_control_call(ctx, type, args, idempotent, body, msg, sizeof(msg));
 
-	if (cli_control_call(ctx, type, args, idempotent, body, msg, sizeof(msg)) == CLI_CONTROL_OK)
-		return CLI_EXIT_OK;
-	return cli_fail(ctx, CLI_EXIT_FAIL, "%s", msg);
+	return cli_control_report(ctx, type, st, msg);
 }
 
 bool cli_control_alive(const struct cli_ctx *ctx)

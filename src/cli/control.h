@@ -31,6 +31,10 @@ enum cli_control_status {
 enum cli_control_status cli_control_call(const struct cli_ctx *ctx, const char *type, json_object *args,
 					 bool idempotent, json_object **body, char *msg, size_t msglen);
 
+/* Prints the failure st of a request of this type (the daemon's own "type: " prefix dropped) and returns
+ * CLI_EXIT_FAIL; CLI_EXIT_OK for CLI_CONTROL_OK. */
+int cli_control_report(const struct cli_ctx *ctx, const char *type, enum cli_control_status st, const char *msg);
+
 /* cli_control_call for a command handler: prints any failure (prefixed with the command) and returns
  * CLI_EXIT_OK with *body, or CLI_EXIT_FAIL. */
 int cli_control_run(const struct cli_ctx *ctx, const char *type, json_object *args, bool idempotent,

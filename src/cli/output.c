@@ -404,6 +404,8 @@ void cli_print_status(FILE *f, json_object *body, int64_t now)
 		fprintf(f, "  listen port:     %" PRId64 "\n", port);
 	else
 		fprintf(f, "  listen port:     -\n");
+	if (cli_json_str(body, "endpoint"))
+		fprintf(f, "  endpoint:        %s\n", or_dash(cli_json_str(body, "endpoint")));
 	fprintf(f, "  overlay range:   %s\n", or_dash(cli_json_str(body, "cidr")));
 	fprintf(f, "  slice:           %s\n", or_dash(cli_json_str(body, "slice_cidr")));
 	if (!leader)

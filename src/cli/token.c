@@ -56,10 +56,8 @@ static int daemon_or_state(const struct cli_ctx *ctx, const char *type, json_obj
 	char msg[CLI_MSG_LEN], path[64];
 	enum cli_control_status st = cli_control_call(ctx, type, args, idempotent, body, msg, sizeof(msg));
 
-	if (st == CLI_CONTROL_OK)
-		return CLI_EXIT_OK;
 	if (st != CLI_CONTROL_NOT_RUNNING)
-		return cli_fail(ctx, CLI_EXIT_FAIL, "%s", msg);
+		return cli_control_report(ctx, type, st, msg);
 	fprintf(ctx->err, "%s: %s: %s: editing %s directly\n", CLI_PROG,
 		cli_command_path(ctx->args, path, sizeof(path)), msg, ctx->state_path);
 	return with_state(ctx, fn, arg);
