@@ -151,7 +151,8 @@ static int run_exchange(const struct cli_ctx *ctx, const struct join_opts *o, st
 		close(fd);
 		return rc;
 	}
-	return cli_fail(ctx, CLI_EXIT_FAIL, "cannot reach the leader at any endpoint of the token");
+	return cli_fail(ctx, CLI_EXIT_FAIL,
+			"cannot reach the leader at any endpoint of the token (is zl-overlayd running on the leader?)");
 }
 
 static void peer_from_join(const struct zl_join_peer *j, struct zl_state_peer *p)
