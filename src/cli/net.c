@@ -256,7 +256,9 @@ int cli_host_endpoint(uint16_t port, const struct zl_prefix *exclude, char out[Z
 
 bool cli_endpoint_normalize(const char *in, uint16_t default_port, char out[ZL_ENDPOINT_MAX_LEN + 1])
 {
+	char buf[ZL_ENDPOINT_MAX_LEN + 16];
 	struct zl_ip ip;
+	int n;
 
 	if (zl_endpoint_check(in)) {
 		snprintf(out, ZL_ENDPOINT_MAX_LEN + 1, "%s", in);
@@ -266,9 +268,7 @@ bool cli_endpoint_normalize(const char *in, uint16_t default_port, char out[ZL_E
 		cli_endpoint_format(&ip, default_port, out);
 		return zl_endpoint_check(out);
 	}
-	char buf[ZL_ENDPOINT_MAX_LEN + 16];
-	int n;
-
+	/* A bare DNS name. */
 	if (strchr(in, ':') || strlen(in) > ZL_ENDPOINT_HOST_MAX)
 		return false;
 	n = snprintf(buf, sizeof(buf), "%s:%u", in, default_port);
