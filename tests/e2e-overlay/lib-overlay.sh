@@ -25,7 +25,7 @@ OV_START_TIMEOUT=${OV_START_TIMEOUT:-10}  # a daemon's control socket and interf
 OV_CONVERGE_S=${OV_CONVERGE_S:-5}         # the issue: every node reaches a new one within 5 s of its join
 OV_SUBNET=192.0.2
 
-declare -a OV_NS OV_DIR OV_IF OV_UL OV_HN OV_IP OV_KEY
+declare -a OV_NS OV_DIR OV_IF OV_UL OV_HN OV_IP OV_KEY OV_ID
 
 # ---------------------------------------------------------------- lifecycle
 
@@ -51,15 +51,16 @@ eval "ov_lib_cleanup() $(declare -f e2e_cleanup | sed 1d)"
 
 # ov_run_pids: pids (not ours as shell, not zombies) whose command line mentions $E2E_TMP.
 ov_run_pids() {
-	local d pid
+	local d pid cmd
 	[ -n "$E2E_TMP" ] || return 0
 	for d in /proc/[0-9]*; do
 		pid=${d#/proc/}
 		[ "$pid" = "$$" ] || [ "$pid" = "$BASHPID" ] && continue
-		tr '\0' ' ' <"$d/cmdline" 2>/dev/null | grep -qF -- "$E2E_TMP/" || continue
+		cmd=$({ tr '\0' ' ' <"$d/cmdline"; } 2>/dev/null) || continue
+		case $cmd in *"$E2E_TMP/"*) ;; *) continue ;; esac
 		grep -q '^State:.*Z' "$d/status" 2>/dev/null && continue
 		# Our own helpers (this shell's pipelines and python checkers) are not daemons.
-		tr '\0' ' ' <"$d/cmdline" 2>/dev/null | grep -qE '^(/usr/bin/)?(bash|python3|grep|tr|sed|cat) ' && continue
+		[[ $cmd =~ ^(/usr/bin/)?(bash|python3|grep|tr|sed|cat)\  ]] && continue
 		echo "$pid"
 	done
 }
@@ -145,6 +146,7 @@ ov_learn() {
 	local i=$1
 	OV_IP[$i]=$(ovpy get "$(ov_state "$i")" config.node_ip) || return 1
 	OV_KEY[$i]=$(ovpy get "$(ov_state "$i")" config.public_key) || return 1
+	OV_ID[$i]=$(ovpy get "$(ov_state "$i")" config.node_id) || return 1
 	dbg "node $i: ${OV_IP[$i]} ${OV_KEY[$i]}"
 }
 
@@ -198,7 +200,7 @@ ov_find_pid() {
 	local d tag
 	tag=$(ov_tag "$1")
 	for d in /proc/[0-9]*; do
-		tr '\0' ' ' <"$d/cmdline" 2>/dev/null | grep -qF -- "$OV_DAEMON $tag" && { echo "${d#/proc/}"; return 0; }
+		{ tr '\0' ' ' <"$d/cmdline"; } 2>/dev/null | grep -qF -- "$OV_DAEMON $tag" && { echo "${d#/proc/}"; return 0; }
 	done
 	return 1
 }
@@ -373,6 +375,40 @@ ov_add_node() {
 ov_unreachable() { ! ip netns exec "$1" ping -n -q -c 2 -i 0.3 -W 1 "$2" >/dev/null 2>&1; }
 
 # ---------------------------------------------------------------- status and wg show
+
+# ov_not_listed R X: node R's status and wg show no longer list node X (address or key).
+ov_not_listed() {
+	local r=$1 x=$2
+	ov_status_json "$r" "$E2E_TMP/status.$r.json" >/dev/null || return 1
+	grep -qF "\"${OV_IP[$x]}\"" "$E2E_TMP/status.$r.json" && return 1
+	grep -qF "\"${OV_KEY[$x]}\"" "$E2E_TMP/status.$r.json" && return 1
+	! ip netns exec "${OV_NS[$r]}" wg show "${OV_IF[$r]}" peers | grep -qxF "${OV_KEY[$x]}"
+}
+
+# ov_freed LEADER X: the leader's state no longer holds X's address, slice or membership.
+ov_freed() {
+	ovpy view "$(ov_state "$1")" >"$E2E_TMP/view.json" || return 1
+	python3 - "$E2E_TMP/view.json" "${OV_IP[$2]}" "${OV_ID[$2]}" "${OV_KEY[$2]}" <<-'EOF'
+		import json, sys
+		v, ip, nid, key = json.load(open(sys.argv[1])), sys.argv[2], sys.argv[3], sys.argv[4]
+		bad = []
+		if ip in v["allocated"]: bad.append("address %s still allocated" % ip)
+		if any(a[0] == nid for a in v["assigned"]): bad.append("slice of %s still assigned" % nid)
+		if any(p[0] == nid or p[1] == ip or p[2] == key for p in v["peers"]): bad.append("%s still a member" % nid)
+		print("; ".join(bad)); sys.exit(1 if bad else 0)
+	EOF
+}
+
+# ov_allocs_match LEADER: the leader allocated exactly its own address and its members' (no leak).
+ov_allocs_match() {
+	python3 - "$(ov_state "$1")" <<-'EOF'
+		import json, sys
+		s = json.load(open(sys.argv[1]))
+		ips = sorted([s["config"]["node_ip"]] + [p["overlay_ip"] for p in s["peers"]])
+		alloc = sorted(s["ip_allocator"]["allocated"])
+		print("allocated %s, members %s" % (alloc, ips)); sys.exit(alloc != ips)
+	EOF
+}
 
 # ov_status_json I FILE: `status --json` of node I into FILE.
 ov_status_json() { ov_cli "$1" status --json >"$2" 2>"$2.err" || { cat "$2.err"; return 1; }; }
