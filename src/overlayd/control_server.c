@@ -25,6 +25,9 @@ enum {
 	OUT_LIMIT = 64 << 20,            /* a client that does not read its answers is dropped */
 	RUN_DIR_MODE = 0750,
 	SOCKET_MODE = 0660,
+	LOCK_WAIT_MS = 5000,
+	LOCK_POLL_MS = 50,
+	LOCK_FD_MIN = 1000,
 };
 
 struct ctl_conn {
@@ -573,10 +576,26 @@ static void on_accept(struct wg_loop_source *src, uint32_t events)
 
 /* ---- setup */
 
+/* Waits up to LOCK_WAIT_MS: a daemon killed a moment ago may still be closing its files. */
+static int take_lock(int fd)
+{
+	for (int waited = 0;; waited += LOCK_POLL_MS) {
+		if (flock(fd, LOCK_EX | LOCK_NB) == 0)
+			return 0;
+		if (errno != EWOULDBLOCK)
+			return -errno;
+		if (waited >= LOCK_WAIT_MS)
+			return -EBUSY;
+		if (waited == 0)
+			od_info("daemon.waiting_for_lock", "max_ms=%d", LOCK_WAIT_MS);
+		usleep(LOCK_POLL_MS * 1000);
+	}
+}
+
 int od_control_lock(struct od_node *n, char *err, size_t errlen)
 {
 	char path[OD_PATH_MAX + 32];
-	int rc = zl_dir_create(n->run_dir, RUN_DIR_MODE), fd;
+	int rc = zl_dir_create(n->run_dir, RUN_DIR_MODE), fd, high;
 
 	if (rc) {
 		snprintf(err, errlen, "cannot create %s: %s", n->run_dir, strerror(-rc));
@@ -589,16 +608,21 @@ int od_control_lock(struct od_node *n, char *err, size_t errlen)
 		snprintf(err, errlen, "cannot open %s: %s", path, strerror(errno));
 		return rc;
 	}
-	if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
-		rc = errno == EWOULDBLOCK ? -EBUSY : -errno;
-		snprintf(err, errlen, rc == -EBUSY ? "another zl-overlayd is running on %s" : "cannot lock %s: %s",
-			 rc == -EBUSY ? n->data_dir : path, strerror(errno));
+	/* Kept open until the process ends: that is the lock. On exit the kernel closes descriptors in
+	 * ascending order, so a high number makes the lock go last, after the TUN device (and with it
+	 * the interface) is gone: whoever gets the lock next finds the interface name free. */
+	high = fcntl(fd, F_DUPFD_CLOEXEC, LOCK_FD_MIN);
+	if (high >= 0) {
 		close(fd);
-		return rc;
+		fd = high;
 	}
-	/* Kept open (close-on-exec) until the process ends: that is the lock. */
-	(void)fd;
-	return 0;
+	rc = take_lock(fd);
+	if (rc) {
+		snprintf(err, errlen, rc == -EBUSY ? "another zl-overlayd is running on %s" : "cannot lock %s: %s",
+			 rc == -EBUSY ? n->data_dir : path, strerror(-rc));
+		close(fd);
+	}
+	return rc;
 }
 
 static int make_listener(struct od_control *ctl, char *err, size_t errlen)
