@@ -45,6 +45,10 @@ $(BUILD)/bin/zl-overlayd: $(BUILD)/obj/src/cmd/zl-overlayd/main.o $(OVERLAYD_OBJ
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -o $@ $^ $(LIBS) -lpthread
 
+$(BUILD)/test/test_overlayd_%: $(BUILD)/obj/tests/unit/test_overlayd_%.o $(OVERLAYD_OBJ) $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -o $@ $^ $(LIBS) -lpthread
+
 $(BUILD)/test/test_cli_%: $(BUILD)/obj/tests/unit/test_cli_%.o $(CLI_OBJ) $(LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -o $@ $^ $(LIBS) -lpthread
