@@ -555,8 +555,12 @@ static void on_accept(struct wg_loop_source *src, uint32_t events)
 
 		if (fd < 0)
 			return;
-		if (ctl->n_conns >= OD_CONTROL_MAX_CONNS || !(c = calloc(1, sizeof(*c)))) {
+		if (ctl->n_conns >= OD_CONTROL_MAX_CONNS) {
 			od_error("control.too_many_clients", "limit=%d", OD_CONTROL_MAX_CONNS);
+			close(fd);
+			continue;
+		}
+		if (!(c = calloc(1, sizeof(*c)))) {
 			close(fd);
 			continue;
 		}

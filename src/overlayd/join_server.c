@@ -310,7 +310,7 @@ static void on_conn(struct wg_loop_source *src, uint32_t events)
 static void accept_one(struct od_join_server *js, int fd, const struct sockaddr_storage *peer)
 {
 	struct join_conn *c = calloc(1, sizeof(*c));
-	socklen_t sl = sizeof(c ? c->local : (struct sockaddr_storage){ 0 });
+	socklen_t sl = sizeof(struct sockaddr_storage);
 
 	if (!c) {
 		close(fd);
