@@ -513,6 +513,7 @@ struct od_member_client {
 };
 
 static void client_dial(struct od_member_client *mc);
+static void leave_done(struct od_member_client *mc, const char *error);
 
 static void client_disconnect(struct od_member_client *mc)
 {
@@ -551,6 +552,8 @@ static void client_retire(struct od_member_client *mc, const char *why)
 	struct od_node *n = mc->node;
 
 	od_info("node.retired", "reason=%s", od_q(why));
+	/* A pending leave has what it asked for, whichever way the leader said it. */
+	leave_done(mc, NULL);
 	client_disconnect(mc);
 	od_timer_cancel(&n->timers, &mc->timer);
 	n->retired = true;
@@ -573,7 +576,9 @@ static void on_leave_timeout(struct od_timer *t)
 {
 	struct od_member_client *mc = wg_container_of(t, struct od_member_client, leave_timer);
 
-	leave_done(mc, "leave: the leader did not confirm within 10 s; still a member");
+	leave_done(mc, mc->state == CLIENT_CONNECTED
+			       ? "leave: the leader did not confirm within 10 s; still a member"
+			       : "leave: the leader could not be reached within 10 s; still a member");
 }
 
 static bool is_self(const struct od_node *n, const struct zl_state_peer *p)
@@ -716,6 +721,11 @@ static void client_connected(struct od_member_client *mc)
 	if (hello)
 		json_object_object_add(hello, "node_id", json_object_new_string(mc->node->st.config.node_id));
 	client_send(mc, hello);
+	/* A leave sent on the previous connection may never have reached the leader (a restarted leader
+	 * answers it with a reset): send it again. It cannot act twice: a leader that already removed
+	 * this node refuses the new connection (not a member). */
+	if (mc->leaving && mc->state == CLIENT_CONNECTED)
+		client_send(mc, message("leave"));
 }
 
 static void on_client(struct wg_loop_source *src, uint32_t events)
@@ -857,8 +867,8 @@ int od_member_client_leave(struct od_node *n, uint64_t conn_serial, uint64_t req
 {
 	struct od_member_client *mc = n->client;
 
-	if (!mc || mc->state != CLIENT_CONNECTED) {
-		snprintf(err, errlen, "not connected to the leader (it must be up to confirm a leave; retrying)");
+	if (!mc) {
+		snprintf(err, errlen, "not a worker");
 		return -ENOTCONN;
 	}
 	if (mc->leaving) {
@@ -869,7 +879,11 @@ int od_member_client_leave(struct od_node *n, uint64_t conn_serial, uint64_t req
 	mc->leave_conn = conn_serial;
 	mc->leave_req = request_id;
 	od_timer_arm(&n->timers, &mc->leave_timer, OD_MEMBER_LEAVE_TIMEOUT_MS);
-	od_info("node.leaving", "leader=%s", od_q(od_node_leader(n)->overlay_ip));
-	client_send(mc, message("leave"));
+	od_info("node.leaving", "leader=%s connected=%s", od_q(od_node_leader(n)->overlay_ip),
+		mc->state == CLIENT_CONNECTED ? "true" : "false");
+	/* Not connected (yet): the leave goes out as soon as the connection is (re)established
+	 * (client_connected), within the same 10 s. */
+	if (mc->state == CLIENT_CONNECTED)
+		client_send(mc, message("leave"));
 	return 0;
 }

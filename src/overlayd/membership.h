@@ -45,7 +45,9 @@ int od_member_client_open(struct od_node *n, char *err, size_t errlen);
 void od_member_client_close(struct od_node *n);
 bool od_member_client_connected(const struct od_node *n);
 /* Starts a leave on behalf of control connection conn_serial / request id; the answer goes back with
- * od_control_reply when the leader confirms, or as an error on timeout. 0, or -errno with a message
- * (not connected to the leader, a leave already running). */
+ * od_control_reply when the leader confirms, or as an error on timeout (10 s). The leave is pending
+ * until confirmed: it is (re)sent on every (re)established connection, so a leave issued while the
+ * connection is down or stale (a restarted leader) still goes through. 0, or -errno with a message
+ * (a leave already running). */
 int od_member_client_leave(struct od_node *n, uint64_t conn_serial, uint64_t request_id, char *err, size_t errlen);
 #endif
