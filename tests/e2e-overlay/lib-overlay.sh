@@ -15,6 +15,7 @@
 
 . "$(dirname "${BASH_SOURCE[0]}")/../e2e/lib.sh"
 
+# shellcheck disable=SC2034 # used by lib.sh's ns_name
 E2E_NS_PREFIX="zlov-${E2E_RUN_ID:-$$}-$$-"
 OV_BIN=${OV_BIN:-$E2E_ROOT/build/bin}
 OV_CLI=$OV_BIN/zl-overlay
