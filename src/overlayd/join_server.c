@@ -12,6 +12,7 @@
 #include <unistd.h>
 #include "overlay/join_proto.h"
 #include "overlayd/log.h"
+#include "overlayd/member_check.h"
 #include "overlayd/membership.h"
 #include "overlayd/net.h"
 
@@ -23,6 +24,7 @@ struct join_conn {
 	size_t have, need;               /* need: the header, then the whole message */
 	struct od_outbuf out;
 	bool answered;                   /* everything left is writing out */
+	bool check;                      /* a membership check (member_check.h), not a join */
 	struct sockaddr_storage peer, local;
 	char peer_text[OD_SOCKADDR_STRLEN];
 	struct join_conn *next;
@@ -262,6 +264,30 @@ static void process_request(struct join_conn *c)
 		od_member_server_push(n);
 }
 
+/* A membership check (member_check.h): answers whether the asking key is a member. A check that does
+ * not verify gets no answer (the connection is closed): nobody but the key's holder learns anything. */
+static void process_check(struct join_conn *c)
+{
+	struct od_node *n = c->js->node;
+	struct od_mcheck_session s;
+	uint8_t key[OD_MCHECK_KEY_LEN], out[OD_MCHECK_STATUS_LEN];
+	const char *node_id = NULL;
+
+	if (!od_mcheck_request_open(&s, n->st.config.private_key, n->st.config.public_key, c->in, c->have, key)) {
+		od_info("member_check.rejected", "source=%s", c->peer_text);
+		conn_close(c);
+		return;
+	}
+	for (size_t i = 0; i < n->st.n_peers && !node_id; i++) {
+		if (sodium_memcmp(n->st.peers[i].public_key, key, OD_MCHECK_KEY_LEN) == 0)
+			node_id = n->st.peers[i].node_id;
+	}
+	od_info("member_check.answered", "source=%s node_id=%s member=%s", c->peer_text,
+		od_q(node_id ? node_id : ""), node_id ? "true" : "false");
+	od_mcheck_status_build(&s, node_id ? OD_MCHECK_MEMBER : OD_MCHECK_NOT_MEMBER, out);
+	conn_answer(c, out, sizeof(out));
+}
+
 /* ---- reading */
 
 static void on_readable(struct join_conn *c)
@@ -279,7 +305,14 @@ static void on_readable(struct join_conn *c)
 		c->have += (size_t)got;
 		if (c->have == ZL_JOIN_HEADER_LEN && c->need == ZL_JOIN_HEADER_LEN) {
 			size_t total = 0;
-			enum zl_join_status st = zl_join_msg_length(c->in, false, &total);
+			enum zl_join_status st;
+
+			if (od_mcheck_is_check(c->in)) {
+				c->check = true;
+				c->need = OD_MCHECK_REQUEST_LEN;
+				continue;
+			}
+			st = zl_join_msg_length(c->in, false, &total);
 
 			if (st != ZL_JOIN_OK || total < ZL_JOIN_HEADER_LEN || total > sizeof(c->in)) {
 				log_refusal(c, st ? st : ZL_JOIN_ERR_MALFORMED, "bad header");
@@ -290,7 +323,10 @@ static void on_readable(struct join_conn *c)
 		}
 	}
 	/* One request per connection: whatever follows it is ignored. */
-	process_request(c);
+	if (c->check)
+		process_check(c);
+	else
+		process_request(c);
 }
 
 static void on_conn(struct wg_loop_source *src, uint32_t events)

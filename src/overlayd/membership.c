@@ -15,6 +15,7 @@
 #include "overlay/token.h"
 #include "overlayd/control_server.h"
 #include "overlayd/log.h"
+#include "overlayd/member_check.h"
 #include "overlayd/net.h"
 
 enum {
@@ -26,6 +27,9 @@ enum {
 	/* Keepalive: a dead or restarted peer is noticed within idle + count * interval seconds. */
 	LEADER_KA_IDLE = 10, LEADER_KA_INTVL = 3, LEADER_KA_CNT = 3,
 	WORKER_KA_IDLE = 4, WORKER_KA_INTVL = 2, WORKER_KA_CNT = 3,
+	/* Membership check over the underlay (member_check.h) while the tunnel connection is down: the
+	 * first soon after the loss (a re-dial to a restarted leader usually wins), then periodically. */
+	CHECK_FIRST_MS = 1000, CHECK_INTERVAL_MS = 10000, CHECK_TIMEOUT_MS = 5000,
 	MAX_CONNS_SLACK = 64,            /* connections beyond the member count (replacements in flight) */
 };
 
@@ -510,7 +514,18 @@ struct od_member_client {
 	bool leaving;
 	uint64_t leave_conn, leave_req;
 	struct od_timer leave_timer;
+
+	/* Membership check: a short TCP exchange with the leader's join port over the underlay. */
+	struct wg_loop_source check_src;
+	struct od_timer check_timer;     /* next check, or the deadline of the one in flight */
+	struct od_mcheck_session check;
+	uint8_t check_in[OD_MCHECK_STATUS_LEN];
+	size_t check_have;
+	bool check_sent;
 };
+
+static void check_abort(struct od_member_client *mc);
+static void check_schedule(struct od_member_client *mc, uint32_t delay_ms);
 
 static void client_dial(struct od_member_client *mc);
 static void leave_done(struct od_member_client *mc, const char *error);
@@ -540,6 +555,7 @@ static void client_retry(struct od_member_client *mc, const char *why)
 		od_debug("member.dial_failed", "attempt=%u reason=%s", mc->attempt, od_q(why));
 	mc->was_connected = false;
 	client_disconnect(mc);
+	check_schedule(mc, CHECK_FIRST_MS);
 	delay = zl_backoff_delay_ms(NULL, mc->attempt, randombytes_random());
 	if (mc->attempt < 32)
 		mc->attempt++;
@@ -555,6 +571,8 @@ static void client_retire(struct od_member_client *mc, const char *why)
 	/* A pending leave has what it asked for, whichever way the leader said it. */
 	leave_done(mc, NULL);
 	client_disconnect(mc);
+	check_abort(mc);
+	od_timer_cancel(&n->timers, &mc->check_timer);
 	od_timer_cancel(&n->timers, &mc->timer);
 	n->retired = true;
 	od_node_shutdown(n, 0);
@@ -714,6 +732,8 @@ static void client_connected(struct od_member_client *mc)
 	json_object *hello = message("hello");
 
 	od_timer_cancel(&mc->node->timers, &mc->timer);
+	check_abort(mc);
+	od_timer_cancel(&mc->node->timers, &mc->check_timer);
 	mc->state = CLIENT_CONNECTED;
 	mc->was_connected = true;
 	zl_frame_decoder_init(&mc->dec, 0);
@@ -824,6 +844,145 @@ static void on_client_timer(struct od_timer *t)
 		client_dial(mc);
 }
 
+/* ---- membership check (worker side) */
+
+static void check_abort(struct od_member_client *mc)
+{
+	if (mc->check_src.fd >= 0) {
+		int fd = mc->check_src.fd;
+
+		wg_loop_del(mc->node->loop, &mc->check_src);
+		close(fd);
+	}
+	od_mcheck_session_wipe(&mc->check);
+	mc->check_have = 0;
+	mc->check_sent = false;
+}
+
+/* Arms the next check unless one is due or running (re-dials must not keep postponing it). */
+static void check_schedule(struct od_member_client *mc, uint32_t delay_ms)
+{
+	if (mc->check_src.fd < 0 && !mc->check_timer.armed)
+		od_timer_arm(&mc->node->timers, &mc->check_timer, delay_ms);
+}
+
+static void check_done(struct od_member_client *mc, const char *why)
+{
+	if (why)
+		od_debug("member_check.failed", "reason=%s", od_q(why));
+	check_abort(mc);
+	od_timer_cancel(&mc->node->timers, &mc->check_timer);
+	if (mc->state != CLIENT_CONNECTED)
+		check_schedule(mc, CHECK_INTERVAL_MS);
+}
+
+static void check_answer(struct od_member_client *mc)
+{
+	int status = od_mcheck_status_open(&mc->check, mc->check_in, mc->check_have);
+
+	if (status == OD_MCHECK_NOT_MEMBER) {
+		check_abort(mc);
+		client_retire(mc, "the leader says this node is no longer a member: removed");
+		return;
+	}
+	if (status == OD_MCHECK_MEMBER)
+		od_debug("member_check.member", "leader=%s", od_q(od_node_leader(mc->node)->overlay_ip));
+	check_done(mc, status ? NULL : "answer not authentic");
+}
+
+static void on_check(struct wg_loop_source *src, uint32_t events)
+{
+	struct od_member_client *mc = wg_container_of(src, struct od_member_client, check_src);
+	uint8_t req[OD_MCHECK_REQUEST_LEN];
+	const struct zl_state_peer *leader = od_node_leader(mc->node);
+
+	if (!mc->check_sent) {
+		int soerr = 0;
+		socklen_t sl = sizeof(soerr);
+		ssize_t w;
+
+		if (getsockopt(src->fd, SOL_SOCKET, SO_ERROR, &soerr, &sl) < 0)
+			soerr = errno;
+		if (soerr) {
+			check_done(mc, strerror(soerr));
+			return;
+		}
+		if (!od_mcheck_request_build(&mc->check, mc->node->st.config.private_key,
+					     mc->node->st.config.public_key, leader->public_key, req)) {
+			check_done(mc, "unusable key");
+			return;
+		}
+		/* 104 bytes on a fresh connection: written whole or not at all. */
+		w = send(src->fd, req, sizeof(req), MSG_NOSIGNAL | MSG_DONTWAIT);
+		if (w != (ssize_t)sizeof(req)) {
+			check_done(mc, "send");
+			return;
+		}
+		mc->check_sent = true;
+		wg_loop_mod(mc->node->loop, src, EPOLLIN);
+		return;
+	}
+	while (mc->check_have < sizeof(mc->check_in)) {
+		ssize_t got = recv(src->fd, mc->check_in + mc->check_have, sizeof(mc->check_in) - mc->check_have,
+				   MSG_DONTWAIT);
+
+		if (got == 0 || (got < 0 && errno != EAGAIN && errno != EINTR)) {
+			check_done(mc, got == 0 ? "closed by the leader" : strerror(errno));
+			return;
+		}
+		if (got < 0)
+			return;
+		mc->check_have += (size_t)got;
+	}
+	check_answer(mc);
+}
+
+/* Connects to the leader's join port at its recorded underlay endpoint. */
+static void check_start(struct od_member_client *mc)
+{
+	struct od_node *n = mc->node;
+	const struct zl_state_peer *leader = od_node_leader(n);
+	char host[ZL_ENDPOINT_HOST_MAX + 1], e[ZL_ERR_LEN];
+	struct sockaddr_storage ss;
+	struct zl_ip ip;
+	uint16_t port = 0;
+	socklen_t sl;
+	int fd;
+
+	if (!leader || !leader->endpoint[0] || !zl_endpoint_parse(leader->endpoint, host, &port) ||
+	    zl_ip_parse(host, &ip, e, sizeof(e))) {
+		check_done(mc, "no usable leader endpoint (an IP address and port)");
+		return;
+	}
+	sl = od_sockaddr_make(&ip, port, &ss);
+	fd = socket(ip.family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0 || (connect(fd, (struct sockaddr *)&ss, sl) < 0 && errno != EINPROGRESS)) {
+		int rc = errno;
+
+		if (fd >= 0)
+			close(fd);
+		check_done(mc, strerror(rc));
+		return;
+	}
+	if (wg_loop_add(n->loop, &mc->check_src, fd, EPOLLOUT | EPOLLIN, on_check)) {
+		close(fd);
+		check_done(mc, "event loop");
+		return;
+	}
+	od_debug("member_check.started", "leader=%s", od_q(leader->endpoint));
+	od_timer_arm(&n->timers, &mc->check_timer, CHECK_TIMEOUT_MS);
+}
+
+static void on_check_timer(struct od_timer *t)
+{
+	struct od_member_client *mc = wg_container_of(t, struct od_member_client, check_timer);
+
+	if (mc->check_src.fd >= 0)
+		check_done(mc, "timeout");
+	else if (mc->state != CLIENT_CONNECTED)
+		check_start(mc);
+}
+
 int od_member_client_open(struct od_node *n, char *err, size_t errlen)
 {
 	struct od_member_client *mc = calloc(1, sizeof(*mc));
@@ -837,9 +996,13 @@ int od_member_client_open(struct od_node *n, char *err, size_t errlen)
 	}
 	mc->node = n;
 	mc->src.fd = -1;
+	mc->check_src.fd = -1;
 	od_timer_init(&mc->timer, on_client_timer);
 	od_timer_init(&mc->leave_timer, on_leave_timeout);
+	od_timer_init(&mc->check_timer, on_check_timer);
 	n->client = mc;
+	/* A node removed while its daemon was down learns it only from the check. */
+	check_schedule(mc, CHECK_FIRST_MS);
 	client_dial(mc);
 	return 0;
 }
@@ -853,6 +1016,8 @@ void od_member_client_close(struct od_node *n)
 	leave_done(mc, "leave: the daemon is stopping");
 	od_timer_cancel(&n->timers, &mc->timer);
 	od_timer_cancel(&n->timers, &mc->leave_timer);
+	od_timer_cancel(&n->timers, &mc->check_timer);
+	check_abort(mc);
 	client_disconnect(mc);
 	free(mc);
 	n->client = NULL;

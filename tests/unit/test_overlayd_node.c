@@ -13,6 +13,7 @@
 #include "overlay/atomic_file.h"
 #include "overlay/names.h"
 #include "overlayd/log.h"
+#include "overlayd/member_check.h"
 #include "overlayd/node.h"
 #include "test.h"
 
@@ -378,6 +379,83 @@ static void test_log_quoting(void)
 	CHECK(strchr(od_q("a\nts=1 level=error"), '\n') == NULL);
 }
 
+/* The membership check: the leader reads the asking key and answers; the worker accepts only the
+ * leader's answer to its own, current check; nobody else can ask for a key or forge an answer. */
+static void test_member_check(void)
+{
+	uint8_t lpub[32], lpriv[32], wpub[32], wpriv[32], xpub[32], xpriv[32], asked[32];
+	uint8_t req[OD_MCHECK_REQUEST_LEN], bad[OD_MCHECK_REQUEST_LEN], st[OD_MCHECK_STATUS_LEN];
+	uint8_t st2[OD_MCHECK_STATUS_LEN], old_st[OD_MCHECK_STATUS_LEN], zero[32] = { 0 };
+	struct od_mcheck_session ws, ls, ws_copy;
+
+	keypair(lpriv, lpub);
+	keypair(wpriv, wpub);
+	keypair(xpriv, xpub);
+
+	/* Round trip, both answers. */
+	CHECK(od_mcheck_request_build(&ws, wpriv, wpub, lpub, req));
+	CHECK(od_mcheck_is_check(req));
+	CHECK(od_mcheck_request_open(&ls, lpriv, lpub, req, sizeof(req), asked));
+	CHECK_MEM_EQ(asked, wpub, 32);
+	ws_copy = ws;
+	od_mcheck_status_build(&ls, OD_MCHECK_NOT_MEMBER, st);
+	CHECK_MEM_EQ(&ls, zero, sizeof(zero));                    /* wiped after answering */
+	CHECK(od_mcheck_status_open(&ws, st, sizeof(st)) == OD_MCHECK_NOT_MEMBER);
+	CHECK(od_mcheck_request_open(&ls, lpriv, lpub, req, sizeof(req), asked));
+	od_mcheck_status_build(&ls, OD_MCHECK_MEMBER, st2);
+	CHECK(od_mcheck_status_open(&ws_copy, st2, sizeof(st2)) == OD_MCHECK_MEMBER);
+	memcpy(old_st, st, sizeof(st));
+
+	/* A third party cannot ask in the worker's name: its own key with the worker's public key in the
+	 * request, or any change of a real request, fails the MAC. */
+	CHECK(od_mcheck_request_build(&ws, xpriv, wpub, lpub, bad));
+	CHECK(!od_mcheck_request_open(&ls, lpriv, lpub, bad, sizeof(bad), asked));
+	for (size_t i = 0; i < sizeof(req); i++) {
+		memcpy(bad, req, sizeof(req));
+		bad[i] ^= 0x01;
+		CHECK(!od_mcheck_request_open(&ls, lpriv, lpub, bad, sizeof(bad), asked));
+	}
+	CHECK(!od_mcheck_request_open(&ls, lpriv, lpub, req, sizeof(req) - 1, asked));
+	/* A request for another leader does not open with this one's key. */
+	CHECK(od_mcheck_request_build(&ws, wpriv, wpub, xpub, bad));
+	CHECK(!od_mcheck_request_open(&ls, lpriv, lpub, bad, sizeof(bad), asked));
+	/* A low-order key is refused on both sides. */
+	CHECK(!od_mcheck_request_build(&ws, wpriv, wpub, zero, bad));
+
+	/* Answers: a replayed old answer (another nonce), a flipped status, a forged MAC, a wrong length
+	 * or a status value that does not exist are all rejected (0). */
+	CHECK(od_mcheck_request_build(&ws, wpriv, wpub, lpub, req));
+	ws_copy = ws;
+	CHECK(od_mcheck_status_open(&ws, old_st, sizeof(old_st)) == 0);
+	CHECK(od_mcheck_request_open(&ls, lpriv, lpub, req, sizeof(req), asked));
+	od_mcheck_status_build(&ls, OD_MCHECK_MEMBER, st);
+	for (size_t i = 0; i < sizeof(st); i++) {
+		struct od_mcheck_session t = ws_copy;
+
+		memcpy(st2, st, sizeof(st));
+		st2[i] ^= (i == OD_MCHECK_HEADER_LEN) ? 0x03 : 0x01;  /* 1 -> 2 for the status byte */
+		CHECK(od_mcheck_status_open(&t, st2, sizeof(st2)) == 0);
+	}
+	{
+		struct od_mcheck_session t = ws_copy;
+
+		CHECK(od_mcheck_status_open(&t, st, sizeof(st) - 1) == 0);
+	}
+	/* An answer built by someone holding a different key (not the leader) does not verify. */
+	CHECK(od_mcheck_request_build(&ls, xpriv, xpub, wpub, bad));   /* any session with another key */
+	memcpy(ls.nonce, ws_copy.nonce, sizeof(ls.nonce));
+	od_mcheck_status_build(&ls, OD_MCHECK_NOT_MEMBER, st2);
+	{
+		struct od_mcheck_session t = ws_copy;
+
+		CHECK(od_mcheck_status_open(&t, st2, sizeof(st2)) == 0);
+	}
+	CHECK(od_mcheck_status_open(&ws_copy, st, sizeof(st)) == OD_MCHECK_MEMBER);
+	sodium_memzero(lpriv, 32);
+	sodium_memzero(wpriv, 32);
+	sodium_memzero(xpriv, 32);
+}
+
 int main(void)
 {
 	snprintf(scratch, sizeof(scratch), "/tmp/test_overlayd_node.XXXXXX");
@@ -392,6 +470,7 @@ int main(void)
 	TEST_RUN(test_worker_applies_pushed_lists);
 	TEST_RUN(test_find_member);
 	TEST_RUN(test_log_quoting);
+	TEST_RUN(test_member_check);
 	if (!getenv("ZL_KEEP")) {
 		char cmd[128];
 
