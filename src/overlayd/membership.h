@@ -15,7 +15,9 @@
  * peer of the state; its port is the one in its endpoint, else this node's own), re-dialling with the
  * control client's backoff (100 ms doubling to 1 s) and a 5 s connect timeout; TCP keepalive notices a
  * dead or restarted leader within about 10 s. Lists are applied with od_node_set_peers. With the leader
- * away nothing changes: the last list stays in force. */
+ * away nothing changes: the last list stays in force. While the connection is down the worker also asks
+ * the leader over the underlay whether it is still a member (member_check.h): a node removed while it
+ * was away retires on "not a member", as on "removed". */
 #ifndef OD_MEMBERSHIP_H
 #define OD_MEMBERSHIP_H
 #include <stdbool.h>
