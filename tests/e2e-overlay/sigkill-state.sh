@@ -70,6 +70,8 @@ for r in $(seq "$ROUNDS"); do
 	if [ $((RANDOM % 2)) = 0 ] || [ ${#running[@]} = 0 ]; then victim=1; else victim=$(pick "${running[@]}"); fi
 	# Half the kills land in the first 40 ms (inside the operation itself), the rest up to 250 ms.
 	if [ $((RANDOM % 2)) = 0 ]; then delay_ms=$((RANDOM % 40)); else delay_ms=$((RANDOM % 250)); fi
+	# The victim's pid is looked up before the operation starts, so the kill itself takes no time.
+	vpid=; ov_alive "$victim" && vpid=$(ov_pid "$victim")
 	rm -f "$E2E_TMP/op.rc"
 	if [ "$op" = join ]; then
 		tok=$(ov_token 1) || { e2e_fail "round $r: token create failed" "$E2E_TMP/token.err"; continue; }
@@ -85,7 +87,9 @@ for r in $(seq "$ROUNDS"); do
 	op_pid=$!
 	sleep "$(printf '0.%03d' "$delay_ms")"
 	killed=-
-	if ov_alive "$victim"; then ov_kill "$victim" && killed=$victim && kills=$((kills + 1)); fi
+	if [ -n "$vpid" ] && kill -KILL "$vpid" 2>/dev/null; then
+		ov_kill "$victim" && killed=$victim && kills=$((kills + 1))
+	fi
 	wait "$op_pid"
 	rc=$(cat "$E2E_TMP/op.rc" 2>/dev/null || echo '?')
 	say "   . round $r: $op node $t, SIGKILL node $killed after ${delay_ms} ms, exit $rc: $(head -n 1 "$E2E_TMP/op.out" | cut -c1-90)"
