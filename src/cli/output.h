@@ -47,6 +47,11 @@ json_object *cli_status_json(json_object *body);
 json_object *cli_peers_json(json_object *body);
 /* {"tokens": [{id, expires_at, uses, max_uses, revoked, ...}]} from a token_list response, in its order. */
 json_object *cli_tokens_json(json_object *body);
+/* Prints a daemon response body as --json asks (to_json) or as a table (print), and releases it
+ * (status.c). Returns a CLI exit code. */
+struct cli_ctx;
+int cli_show_body(struct cli_ctx *ctx, json_object *body, json_object *(*to_json)(json_object *),
+		  void (*print)(FILE *, json_object *, int64_t));
 /* Pretty JSON and a newline. */
 void cli_print_json(FILE *f, json_object *o);
 

@@ -5,15 +5,12 @@
 #include "cli/control.h"
 #include "cli/output.h"
 
-/* Asks the daemon (an idempotent request: re-sent if the daemon restarts meanwhile) and prints. */
-static int show(struct cli_ctx *ctx, const char *type, json_object *(*to_json)(json_object *),
-		void (*print)(FILE *, json_object *, int64_t))
+int cli_show_body(struct cli_ctx *ctx, json_object *body, json_object *(*to_json)(json_object *),
+		  void (*print)(FILE *, json_object *, int64_t))
 {
-	json_object *body, *j;
-	int rc = cli_control_run(ctx, type, NULL, true, &body);
+	int rc = CLI_EXIT_OK;
+	json_object *j;
 
-	if (rc != CLI_EXIT_OK)
-		return rc;
 	if (cli_opt(ctx, CLI_OPT_JSON)) {
 		j = to_json(body);
 		if (j)
@@ -26,6 +23,18 @@ static int show(struct cli_ctx *ctx, const char *type, json_object *(*to_json)(j
 	}
 	json_object_put(body);
 	return rc;
+}
+
+/* Asks the daemon (an idempotent request: re-sent if the daemon restarts meanwhile) and prints. */
+static int show(struct cli_ctx *ctx, const char *type, json_object *(*to_json)(json_object *),
+		void (*print)(FILE *, json_object *, int64_t))
+{
+	json_object *body;
+	int rc = cli_control_run(ctx, type, NULL, true, &body);
+
+	if (rc != CLI_EXIT_OK)
+		return rc;
+	return cli_show_body(ctx, body, to_json, print);
 }
 
 int cli_cmd_status(struct cli_ctx *ctx)

@@ -245,21 +245,10 @@ static int list_offline(const struct cli_ctx *ctx, struct zl_state *s, void *arg
 
 int cli_cmd_token_list(struct cli_ctx *ctx)
 {
-	json_object *body = NULL, *j;
+	json_object *body = NULL;
 	int rc = daemon_or_state(ctx, "token_list", NULL, true, &body, list_offline, &body);
 
 	if (rc != CLI_EXIT_OK)
 		return rc;
-	if (cli_opt(ctx, CLI_OPT_JSON)) {
-		j = cli_tokens_json(body);
-		if (j)
-			cli_print_json(ctx->out, j);
-		else
-			rc = cli_fail(ctx, CLI_EXIT_FAIL, "out of memory");
-		json_object_put(j);
-	} else {
-		cli_print_tokens(ctx->out, body, (int64_t)time(NULL));
-	}
-	json_object_put(body);
-	return rc;
+	return cli_show_body(ctx, body, cli_tokens_json, cli_print_tokens);
 }
