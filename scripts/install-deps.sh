@@ -10,6 +10,8 @@ PACKAGES=(
 	wireguard-tools wireguard-go
 	iproute2 iputils-ping iperf3 netcat-openbsd socat
 	python3 procps kmod coreutils
+	dnsutils knot-dnsutils nsd dnsperf
+	prometheus nftables curl
 )
 
 # --list prints the package names (one line) for callers that install them themselves (.ci/run).
@@ -30,4 +32,5 @@ fi
 echo "install-deps: installing ${missing[*]}"
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
-apt-get install -y -qq --no-install-recommends "${missing[@]}"
+# nsd and prometheus are only used as tools (bench, promtool): keep their services from starting.
+scripts/no-service-starts.sh apt-get install -y -qq --no-install-recommends "${missing[@]}"

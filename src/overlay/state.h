@@ -96,6 +96,44 @@ struct zl_state_token {
 	bool revoked;
 };
 
+/* Service records registered for DNS (zl-overlay dns add), cluster-wide: the leader's list is the truth
+ * and is pushed to every member with the peer list; each node keeps the last list it got. Identity of a
+ * record: (name, kind, addr) for addresses, (name, kind, target, port) for SRV; adding an existing one
+ * updates its TTL, priority/weight and check. */
+enum {
+	ZL_DNS_NAME_SIZE = 254,             /* relative name text, at most 253 bytes */
+	ZL_DNS_PATH_SIZE = 256,             /* HTTP check path, "/" + at most 254 bytes */
+	ZL_DNS_DEFAULT_TTL = 30,
+	ZL_DNS_MAX_TTL = 86400,
+	ZL_DNS_MAX_RECORDS = 4096,
+	ZL_CHECK_DEFAULT_INTERVAL = 5,      /* seconds */
+	ZL_CHECK_DEFAULT_THRESHOLD = 2,     /* consecutive failures before an address leaves DNS */
+};
+enum zl_dns_kind { ZL_DNS_ADDR, ZL_DNS_SRV };
+enum zl_check_kind { ZL_CHECK_NONE, ZL_CHECK_TCP, ZL_CHECK_HTTP };
+
+/* A health check of one registered address (issue 6): TCP connect to addr:port, or HTTP GET of
+ * http://addr:port/path expecting a 2xx status. */
+struct zl_state_dns_check {
+	enum zl_check_kind kind;
+	uint16_t port;                       /* 1..65535 unless kind is NONE */
+	char path[ZL_DNS_PATH_SIZE];         /* HTTP only: starts with '/', printable ASCII, no space */
+	uint32_t interval_s;                 /* 1..3600 */
+	uint32_t threshold;                  /* 1..100 consecutive failures */
+};
+
+struct zl_state_dns_record {
+	char name[ZL_DNS_NAME_SIZE];         /* relative to the zone, lower case, labels of [a-z0-9_-]
+						(1..63 bytes each), e.g. "web", "db.web", "_http._tcp.web" */
+	enum zl_dns_kind kind;
+	char addr[ZL_ADDR_STRLEN];           /* ADDR: IPv4 (A) or IPv6 (AAAA), canonical text */
+	uint16_t priority, weight, port;     /* SRV */
+	char target[ZL_DNS_NAME_SIZE];       /* SRV: relative name, or absolute with a trailing '.' */
+	uint32_t ttl;                        /* 0..ZL_DNS_MAX_TTL */
+	char owner[ZL_NODE_ID_SIZE];         /* node id that registered it (informational) */
+	struct zl_state_dns_check check;     /* ADDR only; kind NONE for SRV */
+};
+
 struct zl_state {
 	struct zl_state_config config;
 	struct zl_state_peer *peers;
@@ -104,6 +142,8 @@ struct zl_state {
 	struct zl_state_slice_allocator slice_allocator;
 	struct zl_state_token *tokens;
 	size_t n_tokens;
+	struct zl_state_dns_record *dns;     /* "dns" in the file; absent = none */
+	size_t n_dns;
 };
 
 /* Reads and validates path into *out. Returns 0; or -errno of the read (-ENOENT: no state yet, -EFBIG:

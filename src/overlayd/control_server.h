@@ -25,6 +25,8 @@ int od_control_lock(struct od_node *n, char *err, size_t errlen);
 int od_control_open(struct od_node *n, char *err, size_t errlen);
 /* Closes every connection and removes the socket file (the lock goes with the process). */
 void od_control_close(struct od_node *n);
+/* Sends {"event": ev} (consumed) to every connection that asked to watch (request "watch"). */
+void od_control_broadcast_event(struct od_node *n, json_object *ev);
 /* Sends resp (consumed) on the connection with that serial, if it is still open. */
 void od_control_reply(struct od_node *n, uint64_t conn_serial, json_object *resp);
 #endif

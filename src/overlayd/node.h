@@ -26,6 +26,7 @@
 #include "overlay/slices.h"
 #include "overlay/state.h"
 #include "overlay/token.h"
+#include "overlayd/options.h"
 #include "overlayd/timer.h"
 #include "wg/io/engine.h"
 
@@ -48,6 +49,11 @@ struct od_join_server;
 struct od_member_server;
 struct od_member_client;
 struct od_control;
+struct od_dns;
+struct od_prober;
+struct od_events;
+struct od_svc_checks;
+struct od_metrics;
 
 struct od_node {
 	char data_dir[OD_DATA_DIR_MAX + 1];
@@ -77,6 +83,14 @@ struct od_node {
 	struct od_member_client *client;
 
 	struct od_control *control;
+
+	/* Daemon options (options.h) and the services that follow the state (NULL when off). */
+	struct od_options opts;
+	struct od_dns *dns;              /* dns.h */
+	struct od_prober *prober;        /* prober.h */
+	struct od_events *events;        /* events.h */
+	struct od_svc_checks *checks;    /* svc_check.h */
+	struct od_metrics *metrics;      /* metrics.h */
 
 	/* Set when the node left or was removed: the daemon deletes its state and exits. */
 	bool retired;
