@@ -1,7 +1,7 @@
 /* zl-overlayd: runs the overlay node recorded in DIR/state.json (written by `zl-overlay init-leader`
  * or `zl-overlay join`).
  *
- *   zl-overlayd [--data-dir DIR] [--interface NAME]
+ *   zl-overlayd [--data-dir DIR] [--interface NAME] [DNS, health and metrics options: options.h]
  *
  * Creates the WireGuard interface in-process (with its UAPI socket, so `wg show` works), configures
  * the key, port and every peer of the state, brings the interface up with the node's overlay address
@@ -23,70 +23,33 @@
 #include "overlayd/log.h"
 #include "overlayd/membership.h"
 #include "overlayd/node.h"
+#include "overlayd/options.h"
 
 #define ZL_OVERLAYD_VERSION "0.1.0"
 
 static struct wg_engine *volatile running_engine;
 static volatile sig_atomic_t stop_requested;
 
-struct args {
-	const char *data_dir;
-	const char *ifname;
-};
-
-static void usage(FILE *f)
+/* Usage errors exit 2 with the message and the usage; --help and --version exit 0. */
+static void parse_args(int argc, char **argv, struct od_options *o)
 {
-	fprintf(f, "Usage: zl-overlayd [--data-dir DIR] [--interface NAME]\n"
-		   "       zl-overlayd --version | -h | --help\n"
-		   "Runs the overlay node recorded in DIR/state.json (default DIR %s; interface: the state's,\n"
-		   "else %s). Control socket: DIR/%s/%s. Environment: LOG_LEVEL=debug|info|error|silent.\n",
-		OD_DEFAULT_DATA_DIR, OD_DEFAULT_IFNAME, OD_RUN_SUBDIR, OD_SOCKET_NAME);
-}
+	char err[256];
 
-/* "--opt VALUE" or "--opt=VALUE"; returns the value or NULL (and advances *i past a separate value). */
-static const char *opt_value(int argc, char **argv, int *i, const char *name)
-{
-	size_t len = strlen(name);
-	const char *s = argv[*i];
-
-	if (strncmp(s, name, len) != 0)
-		return NULL;
-	if (s[len] == '=')
-		return s + len + 1;
-	if (s[len] != '\0')
-		return NULL;
-	if (*i + 1 >= argc) {
-		fprintf(stderr, "zl-overlayd: %s needs a value\n", name);
-		exit(2);
+	switch (od_options_parse(argc, argv, o, err, sizeof(err))) {
+	case OD_OPTIONS_RUN:
+		return;
+	case OD_OPTIONS_HELP:
+		od_options_usage(stdout);
+		exit(0);
+	case OD_OPTIONS_VERSION:
+		printf("zl-overlayd %s\n", ZL_OVERLAYD_VERSION);
+		exit(0);
+	case OD_OPTIONS_ERROR:
+		break;
 	}
-	return argv[++*i];
-}
-
-static void parse_args(int argc, char **argv, struct args *a)
-{
-	for (int i = 1; i < argc; i++) {
-		const char *v;
-
-		if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
-			usage(stdout);
-			exit(0);
-		} else if (!strcmp(argv[i], "--version")) {
-			printf("zl-overlayd %s\n", ZL_OVERLAYD_VERSION);
-			exit(0);
-		} else if ((v = opt_value(argc, argv, &i, "--data-dir"))) {
-			a->data_dir = v;
-		} else if ((v = opt_value(argc, argv, &i, "--interface"))) {
-			a->ifname = v;
-		} else {
-			fprintf(stderr, "zl-overlayd: unknown argument '%s'\n", argv[i]);
-			usage(stderr);
-			exit(2);
-		}
-	}
-	if (!*a->data_dir || (a->ifname && !*a->ifname)) {
-		fprintf(stderr, "zl-overlayd: empty argument\n");
-		exit(2);
-	}
+	fprintf(stderr, "zl-overlayd: %s\n", err);
+	od_options_usage(stderr);
+	exit(2);
 }
 
 static void on_signal(int sig)
@@ -153,20 +116,21 @@ static int run(struct od_node *n)
 
 int main(int argc, char **argv)
 {
-	struct args a = { .data_dir = OD_DEFAULT_DATA_DIR };
+	struct od_options opts;
 	struct od_node node;
 	char err[512] = "";
 	int code = 1, rc;
 
-	parse_args(argc, argv, &a);
+	parse_args(argc, argv, &opts);
 	if (!wg_log_init_from_env())
 		fprintf(stderr, "zl-overlayd: LOG_LEVEL not understood; using info\n");
 	wg_log_set_ident("zl-overlayd");
 	od_log_route_engine();
 	setup_signals();
 	memset(&node, 0, sizeof(node));
+	node.opts = opts;   /* od_node_load keeps them; every service reads its settings from here */
 
-	rc = od_node_load(&node, a.data_dir, a.ifname, err, sizeof(err));
+	rc = od_node_load(&node, opts.data_dir ? opts.data_dir : OD_DEFAULT_DATA_DIR, opts.ifname, err, sizeof(err));
 	if (!rc)
 		rc = od_control_lock(&node, err, sizeof(err));
 	if (!rc)
