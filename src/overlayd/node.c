@@ -14,6 +14,7 @@
 #include "overlayd/log.h"
 #include "overlayd/net.h"
 #include "overlayd/netconf.h"
+#include "overlayd/prober.h"
 
 /* ---- paths and loading */
 
@@ -883,6 +884,30 @@ static void add_str(json_object *o, const char *k, const char *v)
 	json_object_object_add(o, k, json_object_new_string(v));
 }
 
+/* A figure with a fixed number of decimals (json-c would print 17 significant digits). */
+static json_object *fixed(double v, int decimals)
+{
+	char buf[32];
+
+	snprintf(buf, sizeof(buf), "%.*f", decimals, v);
+	return json_object_new_double_s(v, buf);
+}
+
+/* Probe health (prober.h): "health" is "unknown" until the first verdict (or with no prober), then
+ * "up" exactly when "healthy"; rtt_ms and jitter_ms are null before the first answer. */
+static void add_health(json_object *o, const struct od_node *n, const struct zl_state_peer *p)
+{
+	struct od_peer_health h;
+	bool tracked = od_prober_peer_health(n, p->public_key, &h);
+	bool sampled = tracked && h.replies > 0;
+
+	json_object_object_add(o, "healthy", json_object_new_boolean(h.healthy));
+	add_str(o, "health", !h.known ? "unknown" : h.healthy ? "up" : "down");
+	json_object_object_add(o, "rtt_ms", sampled ? fixed(h.rtt_ms, 3) : NULL);
+	json_object_object_add(o, "jitter_ms", sampled ? fixed(h.jitter_ms, 3) : NULL);
+	json_object_object_add(o, "loss", fixed(h.loss, 4));
+}
+
 json_object *od_node_peer_json(struct od_node *n, const struct zl_state_peer *p, bool live)
 {
 	json_object *o = json_object_new_object();
@@ -912,6 +937,7 @@ json_object *od_node_peer_json(struct od_node *n, const struct zl_state_peer *p,
 		json_object_object_add(o, "rx_bytes", json_object_new_uint64(info.rx_bytes));
 		json_object_object_add(o, "tx_bytes", json_object_new_uint64(info.tx_bytes));
 		sodium_memzero(&info, sizeof(info));
+		add_health(o, n, p);
 		return o;
 	}
 	if (p->hostname[0])
