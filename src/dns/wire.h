@@ -79,4 +79,67 @@ enum dns_parse_result {
  * additional record which must be an OPT with the root name, no compression pointer in the question
  * (nothing earlier can be pointed at), nothing after the last record. Never reads past len. */
 enum dns_parse_result dns_query_parse(const uint8_t *msg, size_t len, struct dns_query *q);
+
+/* A response writer: appends to a bounded buffer and compresses names (RFC 1035 4.1.4) against the
+ * names (and their suffixes) already written, matching case-insensitively. Every append writes all of
+ * its bytes or none and returns false when they would pass cap; dns_writer_rewind to a mark drops a
+ * record that did not fit (its compression entries included), so the buffer never ends in a partial
+ * record. The table is small and searched linearly: a response holds a handful of distinct names. */
+enum { DNS_COMP_MAX = 48 };
+struct dns_writer {
+	uint8_t *buf;
+	size_t cap, len;
+	unsigned ncomp;
+	uint16_t comp_off[DNS_COMP_MAX];     /* where a written name or a suffix of one starts */
+	uint8_t comp_labels[DNS_COMP_MAX];   /* its number of labels, root excluded */
+};
+struct dns_writer_mark {
+	size_t len;
+	unsigned ncomp;
+};
+
+static inline void dns_writer_init(struct dns_writer *w, uint8_t *buf, size_t cap)
+{
+	w->buf = buf;
+	w->cap = cap;
+	w->len = 0;
+	w->ncomp = 0;
+}
+
+static inline struct dns_writer_mark dns_writer_mark(const struct dns_writer *w)
+{
+	return (struct dns_writer_mark){ .len = w->len, .ncomp = w->ncomp };
+}
+
+static inline void dns_writer_rewind(struct dns_writer *w, struct dns_writer_mark m)
+{
+	w->len = m.len;
+	w->ncomp = m.ncomp;
+}
+
+static inline bool dns_writer_u16(struct dns_writer *w, uint16_t v)
+{
+	if (w->cap - w->len < 2)
+		return false;
+	w->buf[w->len++] = (uint8_t)(v >> 8);
+	w->buf[w->len++] = (uint8_t)v;
+	return true;
+}
+
+static inline bool dns_writer_u32(struct dns_writer *w, uint32_t v)
+{
+	return dns_writer_u16(w, (uint16_t)(v >> 16)) && dns_writer_u16(w, (uint16_t)v);
+}
+
+/* Overwrites a 16-bit field already written (section counts, RDLENGTH). */
+static inline void dns_writer_set_u16(struct dns_writer *w, size_t off, uint16_t v)
+{
+	w->buf[off] = (uint8_t)(v >> 8);
+	w->buf[off + 1] = (uint8_t)v;
+}
+
+bool dns_writer_bytes(struct dns_writer *w, const void *p, size_t n);
+/* Writes n, pointing at the longest suffix already written when compress is true; with compress false
+ * (SRV targets, RFC 2782) the name is written in full but can still be pointed at by later names. */
+bool dns_writer_name(struct dns_writer *w, const struct dns_name *n, bool compress);
 #endif
