@@ -24,6 +24,7 @@
 #include "overlayd/membership.h"
 #include "overlayd/node.h"
 #include "overlayd/options.h"
+#include "overlayd/prober.h"
 
 #define ZL_OVERLAYD_VERSION "0.1.0"
 
@@ -85,11 +86,15 @@ static int open_services(struct od_node *n, char *err, size_t errlen)
 	} else if ((rc = od_member_client_open(n, err, errlen))) {
 		return rc;
 	}
-	return od_control_open(n, err, errlen);
+	if ((rc = od_control_open(n, err, errlen)))
+		return rc;
+	/* The services that follow the state; closed in reverse order. */
+	return od_prober_open(n, err, errlen);
 }
 
 static void close_services(struct od_node *n)
 {
+	od_prober_close(n);
 	od_control_close(n);
 	od_member_client_close(n);
 	od_member_server_close(n);
