@@ -183,6 +183,18 @@ int64_t cli_json_int(json_object *o, const char *key, int64_t def)
 	return json_object_get_int64(v);
 }
 
+/* A number (integer or not); false for null, absent or another type. */
+static bool json_num(json_object *o, const char *key, double *out)
+{
+	json_object *v;
+
+	if (!o || !json_object_object_get_ex(o, key, &v) ||
+	    !(json_object_is_type(v, json_type_double) || json_object_is_type(v, json_type_int)))
+		return false;
+	*out = json_object_get_double(v);
+	return true;
+}
+
 static bool json_u64(json_object *o, const char *key, uint64_t *out)
 {
 	json_object *v;
@@ -207,7 +219,8 @@ static json_object *array_member(json_object *o, const char *key)
 static const char *const status_keys[] = { "node_id", "node_ip", "public_key", "is_leader", "hostname",
 					     "interface", "cidr", "slice_cidr", "listen_port", "leader_ip", "peers" };
 static const char *const peer_keys[] = { "node_id", "hostname", "overlay_ip", "public_key", "endpoint",
-					   "slice_cidr", "last_handshake", "rx_bytes", "tx_bytes" };
+					   "slice_cidr", "last_handshake", "rx_bytes", "tx_bytes", "healthy",
+					   "health", "rtt_ms", "jitter_ms", "loss" };
 
 static bool listed(const char *key, const char *const *keys, size_t n)
 {
@@ -357,10 +370,35 @@ static const char *or_dash(const char *s)
 	return s && *s ? s : "-";
 }
 
+/* "0.42 ms"; "-" before the first probe answer (rtt_ms null). */
+static const char *format_rtt(json_object *p, char buf[CLI_FMT_LEN])
+{
+	double v;
+
+	if (!json_num(p, "rtt_ms", &v) || v < 0)
+		return "-";
+	snprintf(buf, CLI_FMT_LEN, "%.2f ms", v);
+	return buf;
+}
+
+/* "0%", "3.1%", "100%": the missed share of the recent probes. */
+static const char *format_loss(json_object *p, char buf[CLI_FMT_LEN])
+{
+	double v;
+
+	if (!json_num(p, "loss", &v) || v < 0 || v > 1)
+		return "-";
+	if (v == 0 || v == 1)
+		snprintf(buf, CLI_FMT_LEN, "%d%%", v == 0 ? 0 : 100);
+	else
+		snprintf(buf, CLI_FMT_LEN, "%.1f%%", v * 100);
+	return buf;
+}
+
 void cli_print_peers(FILE *f, json_object *body, int64_t now)
 {
 	static const char *const headers[] = { "NODE ID", "HOSTNAME", "OVERLAY IP", "ENDPOINT", "LAST HANDSHAKE",
-						"RX", "TX" };
+						"RX", "TX", "RTT", "LOSS", "HEALTH" };
 	json_object *peers = sorted_peers(body);
 	size_t n = peers ? json_object_array_length(peers) : 0;
 	struct cli_table t;
@@ -370,16 +408,17 @@ void cli_print_peers(FILE *f, json_object *body, int64_t now)
 		json_object_put(peers);
 		return;
 	}
-	cli_table_init(&t, headers, 7);
+	cli_table_init(&t, headers, 10);
 	for (size_t i = 0; i < n; i++) {
 		json_object *p = json_object_array_get_idx(peers, i);
-		char hs[CLI_FMT_LEN], rx[CLI_FMT_LEN], tx[CLI_FMT_LEN];
+		char hs[CLI_FMT_LEN], rx[CLI_FMT_LEN], tx[CLI_FMT_LEN], rtt[CLI_FMT_LEN], loss[CLI_FMT_LEN];
 		uint64_t v;
-		const char *row[7] = { or_dash(cli_json_str(p, "node_id")), or_dash(cli_json_str(p, "hostname")),
-				       or_dash(cli_json_str(p, "overlay_ip")), or_dash(cli_json_str(p, "endpoint")),
-				       cli_format_ago(cli_json_int(p, "last_handshake", 0), now, hs),
-				       json_u64(p, "rx_bytes", &v) ? cli_format_bytes(v, rx) : "-",
-				       json_u64(p, "tx_bytes", &v) ? cli_format_bytes(v, tx) : "-" };
+		const char *row[10] = { or_dash(cli_json_str(p, "node_id")), or_dash(cli_json_str(p, "hostname")),
+					or_dash(cli_json_str(p, "overlay_ip")), or_dash(cli_json_str(p, "endpoint")),
+					cli_format_ago(cli_json_int(p, "last_handshake", 0), now, hs),
+					json_u64(p, "rx_bytes", &v) ? cli_format_bytes(v, rx) : "-",
+					json_u64(p, "tx_bytes", &v) ? cli_format_bytes(v, tx) : "-",
+					format_rtt(p, rtt), format_loss(p, loss), or_dash(cli_json_str(p, "health")) };
 
 		if (cli_table_add(&t, row) < 0)
 			break;

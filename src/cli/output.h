@@ -40,7 +40,8 @@ const char *cli_format_utc(int64_t t, char buf[CLI_FMT_LEN]);
  * order (a missing one is null), then any further fields of the daemon in its order; peers sorted by
  * overlay address. status: {node_id, node_ip, public_key, is_leader, hostname, interface, cidr,
  * slice_cidr, listen_port, leader_ip, peers: [...], ...}; a peer: {node_id, hostname, overlay_ip,
- * public_key, endpoint, slice_cidr, last_handshake, rx_bytes, tx_bytes, ...}. The "result" member of the
+ * public_key, endpoint, slice_cidr, last_handshake, rx_bytes, tx_bytes, healthy, health, rtt_ms,
+ * jitter_ms, loss, ...}. The "result" member of the
  * response is dropped. Returns a new object, NULL on allocation failure. */
 json_object *cli_status_json(json_object *body);
 /* {"peers": [...]} from a status or peers response. */

@@ -98,10 +98,11 @@ static const char *status_answer =
 	"{\"tx_bytes\":2048,\"overlay_ip\":\"fd00::1\",\"node_id\":\"v6\",\"hostname\":\"six\",\"public_key\":\"K3\","
 	"\"endpoint\":\"\",\"slice_cidr\":\"fd00::/64\",\"last_handshake\":0,\"rx_bytes\":0},"
 	"{\"node_id\":\"node-0-10\",\"overlay_ip\":\"10.200.0.10\",\"public_key\":\"K2\",\"endpoint\":\"192.0.2.3:51820\","
-	"\"slice_cidr\":\"10.200.0.0/28\",\"last_handshake\":990,\"rx_bytes\":1536,\"tx_bytes\":100,\"extra\":7},"
+	"\"slice_cidr\":\"10.200.0.0/28\",\"last_handshake\":990,\"rx_bytes\":1536,\"tx_bytes\":100,\"extra\":7,"
+	"\"loss\":1,\"rtt_ms\":null,\"health\":\"down\",\"healthy\":false,\"jitter_ms\":null},"
 	"{\"node_id\":\"leader\",\"hostname\":\"lead\",\"overlay_ip\":\"10.200.0.9\",\"public_key\":\"K1\","
 	"\"endpoint\":\"192.0.2.1:51820\",\"slice_cidr\":\"10.200.0.0/28\",\"last_handshake\":1000,\"rx_bytes\":5,"
-	"\"tx_bytes\":6}],"
+	"\"tx_bytes\":6,\"healthy\":true,\"health\":\"up\",\"rtt_ms\":0.4213,\"jitter_ms\":0.05,\"loss\":0.03125}],"
 	"\"hostname\":\"w1\",\"is_leader\":false,\"node_ip\":\"10.200.0.20\",\"public_key\":\"K0\","
 	"\"node_id\":\"node-0-20\",\"interface\":\"zl-overlay0\",\"cidr\":\"10.200.0.0/16\",\"slice_cidr\":"
 	"\"10.200.0.16/28\",\"listen_port\":51820,\"leader_ip\":\"10.200.0.9\",\"leader_connected\":true}";
@@ -112,7 +113,8 @@ static void test_status_json(void)
 					   "cidr", "slice_cidr", "listen_port", "leader_ip", "peers",
 					   "leader_connected" };
 	static const char *const peer[] = { "node_id", "hostname", "overlay_ip", "public_key", "endpoint",
-					    "slice_cidr", "last_handshake", "rx_bytes", "tx_bytes" };
+					    "slice_cidr", "last_handshake", "rx_bytes", "tx_bytes", "healthy",
+					    "health", "rtt_ms", "jitter_ms", "loss" };
 	json_object *body = json_tokener_parse(status_answer), *out, *peers, *p, *v;
 	size_t k = 0;
 
@@ -136,10 +138,10 @@ static void test_status_json(void)
 	json_object_object_foreach(p, pkey, pval)
 	{
 		(void)pval;
-		CHECK(k > 9 || (k < 9 && !strcmp(pkey, peer[k])) || (k == 9 && !strcmp(pkey, "extra")));
+		CHECK(k > 14 || (k < 14 && !strcmp(pkey, peer[k])) || (k == 14 && !strcmp(pkey, "extra")));
 		k++;
 	}
-	CHECK(k == 10);
+	CHECK(k == 15);
 	/* The documented hostname is there even though the daemon left it out: null. */
 	CHECK(json_object_object_get_ex(p, "hostname", &v) && v == NULL);
 	CHECK(cli_json_int(p, "rx_bytes", -1) == 1536);
@@ -175,10 +177,15 @@ static void test_status_text(void)
 			       "  interface:       zl-overlay0\n", "  listen port:     51820\n",
 			       "  overlay range:   10.200.0.0/16\n", "  slice:           10.200.0.16/28\n",
 			       "  leader address:  10.200.0.9\n",
-			       "NODE ID    HOSTNAME  OVERLAY IP   ENDPOINT         LAST HANDSHAKE  RX        TX\n",
-			       "leader     lead      10.200.0.9   192.0.2.1:51820  now             5 B       6 B\n",
-			       "node-0-10  -         10.200.0.10  192.0.2.3:51820  10s ago         1.50 KiB  100 B\n",
-			       "v6         six       fd00::1      -                never           0 B       2.00 KiB\n" };
+			       "NODE ID    HOSTNAME  OVERLAY IP   ENDPOINT         LAST HANDSHAKE  RX        TX        "
+			       "RTT      LOSS  HEALTH\n",
+			       "leader     lead      10.200.0.9   192.0.2.1:51820  now             5 B       6 B       "
+			       "0.42 ms  3.1%  up\n",
+			       "node-0-10  -         10.200.0.10  192.0.2.3:51820  10s ago         1.50 KiB  100 B     "
+			       "-        100%  down\n",
+			       /* A daemon without probe figures: dashes. */
+			       "v6         six       fd00::1      -                never           0 B       2.00 KiB  "
+			       "-        -     -\n" };
 
 	for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
 		if (!strstr(s, want[i]))
@@ -192,6 +199,37 @@ static void test_status_text(void)
 	s = capture(print_status, &a);
 	CHECK(!strcmp(s, "no peers\n"));
 	free(s);
+	json_object_put(a.body);
+}
+
+/* The health columns alone: RTT with two decimals, loss 0 as "0%", values out of range as "-"; the JSON
+ * keeps the daemon's health values (null rtt stays null). */
+static void test_health_columns(void)
+{
+	struct status_arg a = { json_tokener_parse(
+		"{\"peers\":[{\"node_id\":\"a\",\"overlay_ip\":\"10.0.0.1\",\"rtt_ms\":12.5,\"loss\":0,"
+		"\"health\":\"unknown\",\"healthy\":false},"
+		"{\"node_id\":\"b\",\"overlay_ip\":\"10.0.0.2\",\"rtt_ms\":-1,\"loss\":1.5,\"health\":\"up\","
+		"\"healthy\":true},"
+		"{\"node_id\":\"c\",\"overlay_ip\":\"10.0.0.3\",\"rtt_ms\":\"7\",\"loss\":0.5,\"health\":\"down\"}]}"),
+				true };
+	json_object *out, *peers, *v;
+	char *s;
+
+	CHECK(a.body != NULL);
+	s = capture(print_status, &a);
+	CHECK(strstr(s, "  RTT       LOSS   HEALTH\n") != NULL);
+	CHECK(strstr(s, "\na        -         10.0.0.1    -         never           -   -   12.50 ms  0%     unknown\n"));
+	CHECK(strstr(s, "  -         -      up\n") != NULL);          /* negative RTT, loss above 1 */
+	CHECK(strstr(s, "  -         50.0%  down\n") != NULL);        /* RTT of the wrong type */
+	free(s);
+	out = cli_peers_json(a.body);
+	CHECK(out && json_object_object_get_ex(out, "peers", &peers) && json_object_array_length(peers) == 3);
+	CHECK(json_object_object_get_ex(json_object_array_get_idx(peers, 1), "healthy", &v) &&
+	      json_object_get_boolean(v));
+	CHECK(json_object_object_get_ex(json_object_array_get_idx(peers, 2), "jitter_ms", &v) && v == NULL);
+	CHECK(!strcmp(cli_json_str(json_object_array_get_idx(peers, 2), "health"), "down"));
+	json_object_put(out);
 	json_object_put(a.body);
 }
 
@@ -239,6 +277,7 @@ int main(void)
 	TEST_RUN(test_times);
 	TEST_RUN(test_status_json);
 	TEST_RUN(test_status_text);
+	TEST_RUN(test_health_columns);
 	TEST_RUN(test_tokens);
 	return TEST_SUMMARY();
 }
