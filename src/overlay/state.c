@@ -35,6 +35,7 @@ struct ctx {
 	char *err;
 	size_t errlen;
 	int code; /* what the failing call returns: -EINVAL unless said otherwise */
+	const char *prefix; /* before each message; NULL = "state: " (a whole file) */
 };
 
 static bool fail(struct ctx *c, const char *path, const char *field, const char *fmt, ...)
@@ -48,8 +49,8 @@ static bool fail(struct ctx *c, const char *path, const char *field, const char 
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
 	if (c->err && c->errlen)
-		snprintf(c->err, c->errlen, "state: %s%s%s%s%s", path, *path && field ? "." : "",
-			 field ? field : "", *path || field ? ": " : "", msg);
+		snprintf(c->err, c->errlen, "%s%s%s%s%s%s", c->prefix ? c->prefix : "state: ", path,
+			 *path && field ? "." : "", field ? field : "", *path || field ? ": " : "", msg);
 	return false;
 }
 
@@ -718,6 +719,177 @@ static bool validate_tokens(struct ctx *c, const struct zl_state *s)
 			    (struct dup_kind){ ZL_STATE_TOKEN_ID_LEN, false });
 }
 
+/* ---- service records ("dns") ---- */
+
+/* Why s is not a name relative to the zone (labels of 1..63 bytes of [a-z0-9_-], not starting or
+ * ending with '-', at most 253 bytes), or NULL. absolute_ok: one trailing '.' makes it absolute (an
+ * SRV target outside the zone). Upper case is refused, not folded: the registry lower-cases names
+ * before they get here, so two spellings of one name can never be two records. */
+static const char *dns_name_why(const char *s, bool absolute_ok)
+{
+	size_t n = strlen(s), start = 0;
+
+	if (absolute_ok && n > 1 && s[n - 1] == '.')
+		n--;
+	if (n == 0)
+		return "is empty";
+	if (n > DNS_NAME_MAX)
+		return "is longer than 253 bytes";
+	for (size_t i = 0; i <= n; i++) {
+		if (i < n && s[i] != '.') {
+			if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= '0' && s[i] <= '9') || s[i] == '-' || s[i] == '_'))
+				return "may contain only lower-case letters, digits, '-' and '_' in dot-separated labels";
+			continue;
+		}
+		if (i == start)
+			return "has an empty label";
+		if (i - start > DNS_LABEL_MAX)
+			return "has a label longer than 63 bytes";
+		if (s[start] == '-' || s[i - 1] == '-')
+			return "has a label starting or ending with '-'";
+		start = i + 1;
+	}
+	return NULL;
+}
+
+/* RFC 2782: _service._proto.name (both leading labels start with '_' and say something). */
+static bool srv_name_ok(const char *s)
+{
+	const char *d1 = strchr(s, '.'), *d2 = d1 ? strchr(d1 + 1, '.') : NULL;
+
+	return s[0] == '_' && s[1] != '.' && d1 && d1[1] == '_' && d1[2] != '.' && d2 && d2[1];
+}
+
+static bool http_path_ok(const char *s)
+{
+	if (s[0] != '/')
+		return false;
+	for (; *s; s++)
+		if (*s <= 0x20 || *s >= 0x7f)
+			return false;
+	return true;
+}
+
+/* "<path>.<sub>", or "<sub>" for a record validated on its own (path ""). */
+static void sub_path(char out[PATH_LEN], const char *path, const char *sub)
+{
+	snprintf(out, PATH_LEN, "%s%s%s", path, *path ? "." : "", sub);
+}
+
+static bool validate_dns_check(struct ctx *c, const char *path, const struct zl_state_dns_record *r)
+{
+	const struct zl_state_dns_check *k = &r->check;
+	char p[PATH_LEN], b[SHOW_MAX + 8];
+
+	if (k->kind == ZL_CHECK_NONE)
+		return true;
+	if (r->kind != ZL_DNS_ADDR)
+		return fail(c, path, "check", "only address records can have a check");
+	sub_path(p, path, "check");
+	if (k->kind != ZL_CHECK_TCP && k->kind != ZL_CHECK_HTTP)
+		return fail(c, p, "kind", "must be \"tcp\" or \"http\"");
+	if (k->port == 0)
+		return fail(c, p, "port", "must be 1 to 65535");
+	if (!TERMINATED(c, p, "path", k->path))
+		return false;
+	if (k->kind == ZL_CHECK_TCP && k->path[0])
+		return fail(c, p, "path", "is only for http checks");
+	if (k->kind == ZL_CHECK_HTTP && !http_path_ok(k->path))
+		return fail(c, p, "path", "%s must start with '/' and be printable ASCII without spaces", show(k->path, b));
+	if (k->interval_s < 1 || k->interval_s > 3600)
+		return fail(c, p, "interval_s", "must be 1 to 3600");
+	if (k->threshold < 1 || k->threshold > 100)
+		return fail(c, p, "threshold", "must be 1 to 100");
+	return true;
+}
+
+/* What makes a record itself (state.h): (name, kind, addr) or (name, kind, target, port). Zeroed whole
+ * before filling, so memcmp compares keys. */
+struct dns_key {
+	char name[ZL_DNS_NAME_SIZE];
+	char target[ZL_DNS_NAME_SIZE];
+	struct addr addr;
+	uint16_t port;
+	uint8_t kind;
+};
+
+static void make_dns_key(const struct zl_state_dns_record *r, const struct addr *a, struct dns_key *k)
+{
+	memset(k, 0, sizeof(*k));
+	memcpy(k->name, r->name, strlen(r->name));
+	k->kind = (uint8_t)r->kind;
+	if (r->kind == ZL_DNS_ADDR) {
+		k->addr = *a;
+		return;
+	}
+	memcpy(k->target, r->target, strlen(r->target));
+	k->port = r->port;
+}
+
+/* One record; key (may be NULL) receives its identity. */
+static bool validate_dns_record(struct ctx *c, const char *path, const struct zl_state_dns_record *r,
+				struct dns_key *key)
+{
+	char b[SHOW_MAX + 8];
+	const char *why;
+	struct addr a;
+
+	memset(&a, 0, sizeof(a));
+	if (!TERMINATED(c, path, "name", r->name) || !TERMINATED(c, path, "addr", r->addr) ||
+	    !TERMINATED(c, path, "srv.target", r->target) || !TERMINATED(c, path, "owner", r->owner))
+		return false;
+	if ((why = dns_name_why(r->name, false)))
+		return fail(c, path, "name", "%s %s", show(r->name, b), why);
+	if (r->kind == ZL_DNS_ADDR) {
+		if (!check_addr(c, path, "addr", r->addr, &a))
+			return false;
+	} else if (r->kind == ZL_DNS_SRV) {
+		if (!srv_name_ok(r->name))
+			return fail(c, path, "name", "%s: an SRV record's name must be _service._proto.name",
+				    show(r->name, b));
+		if ((why = dns_name_why(r->target, true)))
+			return fail(c, path, "srv.target", "%s %s", show(r->target, b), why);
+		if (r->port == 0)
+			return fail(c, path, "srv.port", "must be 1 to 65535");
+	} else {
+		return fail(c, path, "kind", "must be \"addr\" or \"srv\"");
+	}
+	if (r->ttl > ZL_DNS_MAX_TTL)
+		return fail(c, path, "ttl", "must be 0 to %d", ZL_DNS_MAX_TTL);
+	if (r->owner[0] && !check_node_id(c, path, "owner", r->owner))
+		return false;
+	if (!validate_dns_check(c, path, r))
+		return false;
+	if (key)
+		make_dns_key(r, &a, key);
+	return true;
+}
+
+static bool validate_dns(struct ctx *c, const struct zl_state *s)
+{
+	char path[PATH_LEN];
+	struct dns_key *keys;
+	bool ok = true;
+
+	if (s->n_dns == 0)
+		return true;
+	if (s->n_dns > ZL_DNS_MAX_RECORDS)
+		return fail(c, "dns", NULL, "has %zu records, at most %d are allowed", s->n_dns, ZL_DNS_MAX_RECORDS);
+	keys = calloc(s->n_dns, sizeof(*keys));
+	if (!keys) {
+		c->code = -ENOMEM;
+		return fail(c, "dns", NULL, "out of memory");
+	}
+	for (size_t i = 0; ok && i < s->n_dns; i++) {
+		snprintf(path, sizeof(path), "dns[%zu]", i);
+		ok = validate_dns_record(c, path, &s->dns[i], &keys[i]);
+	}
+	ok = ok && check_unique(c, "dns", NULL, keys, s->n_dns, sizeof(*keys),
+				(struct dup_kind){ sizeof(*keys), false });
+	free(keys);
+	return ok;
+}
+
 static bool validate(struct ctx *c, const struct zl_state *s)
 {
 	struct prefix range;
@@ -731,7 +903,7 @@ static bool validate(struct ctx *c, const struct zl_state *s)
 	if ((s->n_peers && !s->peers) || (s->n_tokens && !s->tokens) ||
 	    (s->ip_allocator.n_allocated && !s->ip_allocator.allocated) ||
 	    (s->slice_allocator.n_assigned && !s->slice_allocator.assigned) ||
-	    (s->slice_allocator.n_services && !s->slice_allocator.services))
+	    (s->slice_allocator.n_services && !s->slice_allocator.services) || (s->n_dns && !s->dns))
 		return fail(c, "", NULL, "a list has a count but no entries");
 	if (!validate_config(c, &s->config, &range, &self) || !validate_peers(c, s, &range, &self))
 		return false;
@@ -739,12 +911,12 @@ static bool validate(struct ctx *c, const struct zl_state *s)
 		return false;
 	if (s->slice_allocator.present && !validate_slice_allocator(c, &s->slice_allocator))
 		return false;
-	return validate_tokens(c, s);
+	return validate_tokens(c, s) && validate_dns(c, s);
 }
 
 bool zl_state_validate(const struct zl_state *s, char *err, size_t errlen)
 {
-	struct ctx c = { err, errlen, -EINVAL };
+	struct ctx c = { err, errlen, -EINVAL, NULL };
 
 	return validate(&c, s);
 }
@@ -793,6 +965,9 @@ static void canonicalize(struct zl_state *s)
 		canon_prefix(s->slice_allocator.assigned[i].cidr);
 	for (size_t i = 0; i < s->slice_allocator.n_services; i++)
 		canon_prefix(s->slice_allocator.services[i].cidr);
+	for (size_t i = 0; i < s->n_dns; i++)
+		if (s->dns[i].kind == ZL_DNS_ADDR)
+			canon_addr(s->dns[i].addr);
 }
 
 /* ---- step 2: JSON -> struct ---- */
@@ -1118,6 +1293,110 @@ static bool from_json_slice_allocator(struct ctx *c, json_object *o, struct zl_s
 	       (!services || from_json_slice_list(c, services, true, &a->services, &a->n_services));
 }
 
+/* A string that must be one of names[] (NULL-terminated); *idx receives its index. */
+static bool get_enum(struct ctx *c, json_object *obj, const char *path, const char *key,
+		     const char *const names[], const char *want, size_t *idx)
+{
+	json_object *v;
+	const char *s;
+
+	if (!get(c, obj, path, key, json_type_string, true, &v))
+		return false;
+	s = json_object_get_string(v);
+	for (*idx = 0; names[*idx]; ++*idx)
+		if (!strcmp(s, names[*idx]))
+			return true;
+	return fail(c, path, key, "must be %s", want);
+}
+
+static bool from_json_dns_check(struct ctx *c, json_object *o, const char *p, struct zl_state_dns_check *k)
+{
+	static const char *const known[] = { "kind", "port", "path", "interval_s", "threshold", NULL };
+	static const char *const kinds[] = { "tcp", "http", NULL };
+	int64_t interval = 0, threshold = 0;
+	size_t kind = 0;
+	bool ok;
+
+	ok = only_known(c, o, p, known) && get_enum(c, o, p, "kind", kinds, "\"tcp\" or \"http\"", &kind) &&
+	     get_u16(c, o, p, "port", true, 1, &k->port) && get_str(c, o, p, "path", false, k->path, sizeof(k->path)) &&
+	     get_int(c, o, p, "interval_s", true, 1, 3600, &interval) &&
+	     get_int(c, o, p, "threshold", true, 1, 100, &threshold);
+	k->kind = kind == 0 ? ZL_CHECK_TCP : ZL_CHECK_HTTP;
+	k->interval_s = (uint32_t)interval;
+	k->threshold = (uint32_t)threshold;
+	return ok;
+}
+
+static bool from_json_dns_srv(struct ctx *c, json_object *o, const char *p, struct zl_state_dns_record *r)
+{
+	static const char *const known[] = { "priority", "weight", "port", "target", NULL };
+
+	return only_known(c, o, p, known) && get_u16(c, o, p, "priority", true, 0, &r->priority) &&
+	       get_u16(c, o, p, "weight", true, 0, &r->weight) && get_u16(c, o, p, "port", true, 1, &r->port) &&
+	       get_str(c, o, p, "target", true, r->target, sizeof(r->target));
+}
+
+/* Types and presence only; the values are validate_dns_record's. The form (docs/state-format.md):
+ * {name, kind: "addr", addr, ttl, owner?, check?} or {name, kind: "srv", srv: {priority, weight, port,
+ * target}, ttl, owner?}. */
+static bool from_json_dns_record(struct ctx *c, json_object *o, const char *p, struct zl_state_dns_record *r)
+{
+	static const char *const known[] = { "name", "kind", "addr", "srv", "ttl", "owner", "check", NULL };
+	static const char *const kinds[] = { "addr", "srv", NULL };
+	char sub[PATH_LEN];
+	json_object *srv, *check, *addr;
+	int64_t ttl = 0;
+	size_t kind = 0;
+
+	if (!only_known(c, o, p, known) || !get_str(c, o, p, "name", true, r->name, sizeof(r->name)) ||
+	    !get_enum(c, o, p, "kind", kinds, "\"addr\" or \"srv\"", &kind) ||
+	    !get_int(c, o, p, "ttl", true, 0, ZL_DNS_MAX_TTL, &ttl) ||
+	    !get_str(c, o, p, "owner", false, r->owner, sizeof(r->owner)) ||
+	    !get(c, o, p, "check", json_type_object, false, &check))
+		return false;
+	r->kind = kind == 0 ? ZL_DNS_ADDR : ZL_DNS_SRV;
+	r->ttl = (uint32_t)ttl;
+	if (r->kind == ZL_DNS_ADDR) {
+		if (!get_str(c, o, p, "addr", true, r->addr, sizeof(r->addr)) ||
+		    !get(c, o, p, "srv", json_type_object, false, &srv))
+			return false;
+		if (srv)
+			return fail(c, p, "srv", "is only for kind \"srv\"");
+	} else {
+		if (!get(c, o, p, "srv", json_type_object, true, &srv) ||
+		    !get(c, o, p, "addr", json_type_string, false, &addr))
+			return false;
+		if (addr)
+			return fail(c, p, "addr", "is only for kind \"addr\"");
+		sub_path(sub, p, "srv");
+		if (!from_json_dns_srv(c, srv, sub, r))
+			return false;
+	}
+	if (check && r->kind != ZL_DNS_ADDR)
+		return fail(c, p, "check", "only address records can have a check");
+	sub_path(sub, p, "check");
+	return !check || from_json_dns_check(c, check, sub, &r->check);
+}
+
+static bool from_json_dns(struct ctx *c, json_object *arr, struct zl_state *s)
+{
+	size_t n = json_object_array_length(arr);
+	char path[PATH_LEN];
+	json_object *v;
+
+	/* Refused before allocating: a hostile file must not make us reserve gigabytes. */
+	if (n > ZL_DNS_MAX_RECORDS)
+		return fail(c, "dns", NULL, "has %zu records, at most %d are allowed", n, ZL_DNS_MAX_RECORDS);
+	if (!alloc_items(c, "dns", n, sizeof(*s->dns), (void **)&s->dns))
+		return false;
+	s->n_dns = n;
+	for (size_t i = 0; i < n; i++)
+		if (!element(c, arr, "dns", i, json_type_object, path, &v) ||
+		    !from_json_dns_record(c, v, path, &s->dns[i]))
+			return false;
+	return true;
+}
+
 static bool check_version(struct ctx *c, json_object *root)
 {
 	int64_t v = 0;
@@ -1137,7 +1416,7 @@ static bool check_version(struct ctx *c, json_object *root)
 static bool from_json(struct ctx *c, json_object *root, struct zl_state *s)
 {
 	static const char *const known[] = { "version", "config", "peers", "ip_allocator", "slice_allocator",
-					     "tokens", NULL };
+					     "tokens", "dns", NULL };
 	json_object *v;
 
 	if (!json_object_is_type(root, json_type_object))
@@ -1156,6 +1435,8 @@ static bool from_json(struct ctx *c, json_object *root, struct zl_state *s)
 	    (v && !from_json_slice_allocator(c, v, &s->slice_allocator)))
 		return false;
 	if (!get(c, root, "", "tokens", json_type_array, false, &v) || (v && !from_json_tokens(c, v, s)))
+		return false;
+	if (!get(c, root, "", "dns", json_type_array, false, &v) || (v && !from_json_dns(c, v, s)))
 		return false;
 	return true;
 }
@@ -1234,7 +1515,7 @@ static int read_file(struct ctx *c, const char *path, char **buf, size_t *len)
 
 int zl_state_load(const char *path, struct zl_state *out, char *err, size_t errlen)
 {
-	struct ctx c = { err, errlen, -EINVAL };
+	struct ctx c = { err, errlen, -EINVAL, NULL };
 	struct zl_state tmp;
 	json_object *root;
 	char *buf = NULL;
@@ -1448,6 +1729,47 @@ static json_object *slice_allocator_json(const struct zl_state_slice_allocator *
 	return o;
 }
 
+static json_object *dns_check_json(const struct zl_state_dns_check *k, bool *oom)
+{
+	json_object *o = json_object_new_object();
+
+	if (!o)
+		return NULL;
+	put_str(o, "kind", k->kind == ZL_CHECK_HTTP ? "http" : "tcp", oom);
+	put(o, "port", json_object_new_int(k->port), oom);
+	put_opt_str(o, "path", k->path, oom);
+	put(o, "interval_s", json_object_new_int64(k->interval_s), oom);
+	put(o, "threshold", json_object_new_int64(k->threshold), oom);
+	return o;
+}
+
+static json_object *dns_record_json(const struct zl_state_dns_record *r, bool *oom)
+{
+	json_object *o = json_object_new_object(), *srv;
+
+	if (!o)
+		return NULL;
+	put_str(o, "name", r->name, oom);
+	put_str(o, "kind", r->kind == ZL_DNS_SRV ? "srv" : "addr", oom);
+	if (r->kind == ZL_DNS_SRV) {
+		srv = json_object_new_object();
+		if (srv) {
+			put(srv, "priority", json_object_new_int(r->priority), oom);
+			put(srv, "weight", json_object_new_int(r->weight), oom);
+			put(srv, "port", json_object_new_int(r->port), oom);
+			put_str(srv, "target", r->target, oom);
+		}
+		put(o, "srv", srv, oom);
+	} else {
+		put_addr(o, "addr", r->addr, oom);
+	}
+	put(o, "ttl", json_object_new_int64(r->ttl), oom);
+	put_opt_str(o, "owner", r->owner, oom);
+	if (r->kind == ZL_DNS_ADDR && r->check.kind != ZL_CHECK_NONE)
+		put(o, "check", dns_check_json(&r->check, oom), oom);
+	return o;
+}
+
 static json_object *state_json(const struct zl_state *s, bool *oom)
 {
 	json_object *root = json_object_new_object(), *peers, *tokens;
@@ -1468,6 +1790,14 @@ static json_object *state_json(const struct zl_state *s, bool *oom)
 	for (size_t i = 0; tokens && i < s->n_tokens; i++)
 		append(tokens, token_json(&s->tokens[i], oom), oom);
 	put(root, "tokens", tokens, oom);
+	/* Written only when there are records: a file without any stays as older versions wrote it. */
+	if (s->n_dns) {
+		json_object *dns = json_object_new_array_ext((int)s->n_dns);
+
+		for (size_t i = 0; dns && i < s->n_dns; i++)
+			append(dns, dns_record_json(&s->dns[i], oom), oom);
+		put(root, "dns", dns, oom);
+	}
 	return root;
 }
 
@@ -1506,7 +1836,7 @@ static int write_text(const char *path, const char *text, size_t len)
 
 int zl_state_save(const char *path, const struct zl_state *s)
 {
-	struct ctx c = { NULL, 0, -EINVAL };
+	struct ctx c = { NULL, 0, -EINVAL, NULL };
 	json_object *root;
 	const char *text;
 	size_t len;
@@ -1545,5 +1875,43 @@ void zl_state_free(struct zl_state *s)
 	free(s->ip_allocator.allocated);
 	free(s->slice_allocator.assigned);
 	free(s->slice_allocator.services);
+	free(s->dns);
 	sodium_memzero(s, sizeof(*s));
+}
+
+/* ---- one service record on its own (registry, membership channel, control API) ---- */
+
+bool zl_state_dns_validate(const struct zl_state_dns_record *r, char *err, size_t errlen)
+{
+	struct ctx c = { err, errlen, -EINVAL, "" };
+
+	return validate_dns_record(&c, "", r, NULL);
+}
+
+json_object *zl_state_dns_to_json(const struct zl_state_dns_record *r)
+{
+	bool oom = false;
+	json_object *o = dns_record_json(r, &oom);
+
+	if (oom) {
+		json_object_put(o);
+		return NULL;
+	}
+	return o;
+}
+
+bool zl_state_dns_from_json(json_object *o, struct zl_state_dns_record *out, char *err, size_t errlen)
+{
+	struct ctx c = { err, errlen, -EINVAL, "" };
+	struct zl_state_dns_record r;
+
+	memset(&r, 0, sizeof(r));
+	if (!json_object_is_type(o, json_type_object))
+		return fail(&c, "", NULL, "expected an object, got %s", type_name(json_object_get_type(o)));
+	if (!from_json_dns_record(&c, o, "", &r) || !validate_dns_record(&c, "", &r, NULL))
+		return false;
+	if (r.kind == ZL_DNS_ADDR)
+		canon_addr(r.addr);
+	*out = r;
+	return true;
 }

@@ -163,6 +163,16 @@ bool zl_state_validate(const struct zl_state *s, char *err, size_t errlen);
 /* Releases the arrays, wipes the private key and leaves *s all zero. */
 void zl_state_free(struct zl_state *s);
 
+/* One service record on its own: the rules load applies to each "dns" entry, and its JSON form (as in
+ * the file), which is also how records travel on the membership channel and in the control API.
+ * Messages name the field relative to the record ("ttl: must be 0 to 86400"), without "state: ".
+ * from_json checks types, unknown fields and values, and writes the address in canonical form; to_json
+ * returns NULL on allocation failure. */
+struct json_object;
+bool zl_state_dns_validate(const struct zl_state_dns_record *r, char *err, size_t errlen);
+struct json_object *zl_state_dns_to_json(const struct zl_state_dns_record *r);
+bool zl_state_dns_from_json(struct json_object *o, struct zl_state_dns_record *out, char *err, size_t errlen);
+
 /* Keys as `wg` writes them. encode writes 44 chars + NUL; decode accepts exactly a canonical 44-char
  * standard base64 encoding of 32 bytes. */
 void zl_state_key_encode(const uint8_t key[ZL_KEY_LEN], char out[ZL_KEY_B64_LEN + 1]);

@@ -57,7 +57,50 @@ static void set_peer(struct zl_state_peer *p, const char *id, const char *ep, co
 	snprintf(p->slice_cidr, sizeof(p->slice_cidr), "%s", slice);
 }
 
-/* A leader with three peers, both allocator snapshots and two tokens. */
+static void set_addr_record(struct zl_state_dns_record *r, const char *name, const char *addr, uint32_t ttl,
+			    const char *owner)
+{
+	memset(r, 0, sizeof(*r));
+	snprintf(r->name, sizeof(r->name), "%s", name);
+	r->kind = ZL_DNS_ADDR;
+	snprintf(r->addr, sizeof(r->addr), "%s", addr);
+	r->ttl = ttl;
+	snprintf(r->owner, sizeof(r->owner), "%s", owner);
+}
+
+static void set_srv_record(struct zl_state_dns_record *r, const char *name, uint16_t prio, uint16_t weight,
+			   uint16_t port, const char *target, uint32_t ttl)
+{
+	memset(r, 0, sizeof(*r));
+	snprintf(r->name, sizeof(r->name), "%s", name);
+	r->kind = ZL_DNS_SRV;
+	r->priority = prio;
+	r->weight = weight;
+	r->port = port;
+	snprintf(r->target, sizeof(r->target), "%s", target);
+	r->ttl = ttl;
+}
+
+/* Service records: two addresses of one name (with a TCP and an HTTP check), a sub-name with the same
+ * address as the first (so renaming it makes a duplicate), and two SRV records of one name. */
+static void make_dns(struct zl_state *s)
+{
+	struct zl_state_dns_record *d = calloc(5, sizeof(*d));
+
+	set_addr_record(&d[0], "web", "10.200.0.50", 30, "leader-1");
+	d[0].check = (struct zl_state_dns_check){ .kind = ZL_CHECK_TCP, .port = 80, .interval_s = 5, .threshold = 2 };
+	set_addr_record(&d[1], "web", "fd00:200::50", 60, "worker-1");
+	d[1].check = (struct zl_state_dns_check){ .kind = ZL_CHECK_HTTP, .port = 8080, .interval_s = 10, .threshold = 3 };
+	snprintf(d[1].check.path, sizeof(d[1].check.path), "/health?full=1");
+	set_addr_record(&d[2], "db.web", "10.200.0.50", 0, "");
+	set_srv_record(&d[3], "_http._tcp.web", 10, 5, 80, "web", 30);
+	snprintf(d[3].owner, sizeof(d[3].owner), "leader-1");
+	set_srv_record(&d[4], "_http._tcp.web", 20, 0, 80, "other.example.", 300);
+	s->dns = d;
+	s->n_dns = 5;
+}
+
+/* A leader with three peers, both allocator snapshots, two tokens and service records. */
 static void make_state(struct zl_state *s)
 {
 	struct zl_state_config *c = &s->config;
@@ -119,6 +162,7 @@ static void make_state(struct zl_state *s)
 		s->tokens[i].uses = (uint32_t)i;
 		s->tokens[i].revoked = i == 1;
 	}
+	make_dns(s);
 	zl_state_key_encode(c->private_key, priv_b64);
 }
 
@@ -135,6 +179,17 @@ static bool tokens_equal(const struct zl_state_token *a, const struct zl_state_t
 	return !memcmp(a->id, b->id, sizeof(a->id)) && !memcmp(a->secret_hash, b->secret_hash, sizeof(a->secret_hash)) &&
 	       a->created_at == b->created_at && a->expires_at == b->expires_at && a->max_uses == b->max_uses &&
 	       a->uses == b->uses && a->revoked == b->revoked;
+}
+
+static bool dns_equal(const struct zl_state_dns_record *a, const struct zl_state_dns_record *b)
+{
+	const struct zl_state_dns_check *x = &a->check, *y = &b->check;
+
+	return !strcmp(a->name, b->name) && a->kind == b->kind && !strcmp(a->addr, b->addr) &&
+	       a->priority == b->priority && a->weight == b->weight && a->port == b->port &&
+	       !strcmp(a->target, b->target) && a->ttl == b->ttl && !strcmp(a->owner, b->owner) &&
+	       x->kind == y->kind && x->port == y->port && !strcmp(x->path, y->path) &&
+	       x->interval_s == y->interval_s && x->threshold == y->threshold;
 }
 
 static bool config_equal(const struct zl_state_config *a, const struct zl_state_config *b)
@@ -166,8 +221,11 @@ static bool states_equal(const struct zl_state *a, const struct zl_state *b)
 	for (size_t i = 0; i < ia->n_allocated; i++)
 		if (strcmp(ia->allocated[i].s, ib->allocated[i].s))
 			return false;
-	if (sa->n_services != sb->n_services)
+	if (sa->n_services != sb->n_services || a->n_dns != b->n_dns)
 		return false;
+	for (size_t i = 0; i < a->n_dns; i++)
+		if (!dns_equal(&a->dns[i], &b->dns[i]))
+			return false;
 	for (size_t i = 0; i < sa->n_assigned; i++)
 		if (strcmp(sa->assigned[i].name, sb->assigned[i].name) || strcmp(sa->assigned[i].cidr, sb->assigned[i].cidr))
 			return false;
@@ -502,7 +560,7 @@ static void test_optional_fields(void)
 	static const char *const optional[] = {
 		"/config/slice_cidr", "/config/hostname", "/config/endpoint", "/peers/0/endpoint",
 		"/peers/0/keepalive", "/peers/0/hostname", "/peers/0/slice_cidr", "/ip_allocator",
-		"/slice_allocator", "/slice_allocator/services", "/tokens",
+		"/slice_allocator", "/slice_allocator/services", "/tokens", "/dns",
 	};
 	struct zl_state s;
 	char err[256];
@@ -755,6 +813,262 @@ static void test_duplicates(void)
 	mutate("/tokens/1/id", value);
 	expect_error(bad_path, -EINVAL, want, "dup token, upper case");
 	json_object_put(root);
+}
+
+/* ---- state: service records ("dns") ---- */
+
+/* A file written before service records existed has no "dns": it loads with none, and a state without
+ * records is saved without the field. */
+static void test_dns_absent(void)
+{
+	struct zl_state s;
+	char err[256] = "", text[8192];
+
+	make_good_file();
+	mutate("/dns", NULL);
+	CHECK(zl_state_load(bad_path, &s, err, sizeof(err)) == 0);
+	CHECK(s.n_dns == 0 && s.dns == NULL);
+	CHECK(zl_state_save(bad_path, &s) == 0);
+	read_file(bad_path, text, sizeof(text));
+	CHECK(strstr(text, "\"dns\"") == NULL);
+	zl_state_free(&s);
+	read_file(good_path, text, sizeof(text));
+	CHECK(strstr(text, "\"dns\"") != NULL && strstr(text, "\"_http._tcp.web\"") != NULL);
+}
+
+/* Addresses are kept canonical; the check's fields and the SRV fields survive a round trip. */
+static void test_dns_canonical(void)
+{
+	struct zl_state s;
+	char err[256] = "";
+
+	make_good_file();
+	mutate("/dns/1/addr", "\"FD00:200:0:0::0050\"");
+	CHECK(zl_state_load(bad_path, &s, err, sizeof(err)) == 0);
+	CHECK(!strcmp(s.dns[1].addr, "fd00:200::50"));
+	CHECK(s.dns[1].check.kind == ZL_CHECK_HTTP && !strcmp(s.dns[1].check.path, "/health?full=1") &&
+	      s.dns[1].check.port == 8080 && s.dns[1].check.interval_s == 10 && s.dns[1].check.threshold == 3);
+	CHECK(s.dns[4].kind == ZL_DNS_SRV && s.dns[4].priority == 20 && s.dns[4].weight == 0 && s.dns[4].port == 80 &&
+	      !strcmp(s.dns[4].target, "other.example.") && s.dns[4].check.kind == ZL_CHECK_NONE);
+	CHECK(s.dns[2].owner[0] == '\0' && s.dns[2].ttl == 0);
+	zl_state_free(&s);
+}
+
+static void test_dns_missing_and_types(void)
+{
+	static const struct path_case required[] = {
+		{ "/dns/0/name", "dns[0].name" },           { "/dns/0/kind", "dns[0].kind" },
+		{ "/dns/0/addr", "dns[0].addr" },           { "/dns/0/ttl", "dns[0].ttl" },
+		{ "/dns/3/srv", "dns[3].srv" },             { "/dns/3/srv/priority", "dns[3].srv.priority" },
+		{ "/dns/3/srv/weight", "dns[3].srv.weight" }, { "/dns/3/srv/port", "dns[3].srv.port" },
+		{ "/dns/3/srv/target", "dns[3].srv.target" }, { "/dns/0/check/kind", "dns[0].check.kind" },
+		{ "/dns/0/check/port", "dns[0].check.port" }, { "/dns/0/check/interval_s", "dns[0].check.interval_s" },
+		{ "/dns/0/check/threshold", "dns[0].check.threshold" },
+	};
+	static const struct value_case types[] = {
+		{ "/dns", "{}", "state: dns: expected an array, got an object" },
+		{ "/dns/0", "5", "state: dns[0]: expected an object, got an integer" },
+		{ "/dns/0/name", "7", "state: dns[0].name: expected a string, got an integer" },
+		{ "/dns/0/kind", "1", "state: dns[0].kind: expected a string, got an integer" },
+		{ "/dns/0/ttl", "\"30\"", "state: dns[0].ttl: expected an integer, got a string" },
+		{ "/dns/0/owner", "[]", "state: dns[0].owner: expected a string, got an array" },
+		{ "/dns/0/check", "[]", "state: dns[0].check: expected an object, got an array" },
+		{ "/dns/0/check/port", "\"80\"", "state: dns[0].check.port: expected an integer, got a string" },
+		{ "/dns/3/srv", "7", "state: dns[3].srv: expected an object, got an integer" },
+		{ "/dns/3/srv/target", "false", "state: dns[3].srv.target: expected a string, got true or false" },
+		{ "/dns/0/colour", "1", "state: dns[0]: unknown field \"colour\"" },
+		{ "/dns/0/check/timeout", "1", "state: dns[0].check: unknown field \"timeout\"" },
+		{ "/dns/3/srv/proto", "\"tcp\"", "state: dns[3].srv: unknown field \"proto\"" },
+	};
+	static const char *const optional[] = { "/dns/0/owner", "/dns/0/check", "/dns/1/check/path" };
+	char want[160];
+
+	make_good_file();
+	for (size_t i = 0; i < sizeof(required) / sizeof(required[0]); i++) {
+		snprintf(want, sizeof(want), "state: %s: missing required field", required[i].shown);
+		mutate(required[i].ptr, NULL);
+		expect_error(bad_path, -EINVAL, want, required[i].ptr);
+	}
+	run_value_cases(types, sizeof(types) / sizeof(types[0]));
+	/* Optional as far as presence goes (an HTTP check then fails on its empty path, below). */
+	mutate(optional[0], NULL);
+	expect_ok(bad_path, optional[0]);
+	mutate(optional[1], "null");
+	expect_ok(bad_path, optional[1]);
+}
+
+static void test_dns_bad_values(void)
+{
+	static char long_label[80], long_name[300];
+	static const struct value_case cases[] = {
+		{ "/dns/0/name", "\"Web\"", "state: dns[0].name: \"Web\" may contain only lower-case letters" },
+		{ "/dns/0/name", "\"a b\"", "state: dns[0].name: \"a b\" may contain only lower-case letters" },
+		{ "/dns/0/name", "\"\"", "state: dns[0].name: \"\" is empty" },
+		{ "/dns/0/name", "\"a..b\"", "state: dns[0].name: \"a..b\" has an empty label" },
+		{ "/dns/0/name", "\"web.\"", "state: dns[0].name: \"web.\" has an empty label" },
+		{ "/dns/0/name", "\"-web\"", "state: dns[0].name: \"-web\" has a label starting or ending with '-'" },
+		{ "/dns/0/name", "\"web-.x\"", "has a label starting or ending with '-'" },
+		{ "/dns/0/kind", "\"cname\"", "state: dns[0].kind: must be \"addr\" or \"srv\"" },
+		{ "/dns/0/addr", "\"10.0.0.256\"", "state: dns[0].addr: \"10.0.0.256\" is not an IPv4 or IPv6 address" },
+		{ "/dns/0/addr", "\"web\"", "state: dns[0].addr: \"web\" is not an IPv4 or IPv6 address" },
+		{ "/dns/0/srv", "{}", "state: dns[0].srv: is only for kind \"srv\"" },
+		{ "/dns/0/ttl", "86401", "state: dns[0].ttl: must be 0 to 86400" },
+		{ "/dns/0/ttl", "-1", "state: dns[0].ttl: must be 0 to 86400" },
+		{ "/dns/0/ttl", "86400", NULL },
+		{ "/dns/0/owner", "\"a b\"", "state: dns[0].owner: may contain only printable ASCII" },
+		{ "/dns/0/check/kind", "\"udp\"", "state: dns[0].check.kind: must be \"tcp\" or \"http\"" },
+		{ "/dns/0/check/port", "0", "state: dns[0].check.port: must be 1 to 65535" },
+		{ "/dns/0/check/port", "65536", "state: dns[0].check.port: must be 1 to 65535" },
+		{ "/dns/0/check/path", "\"/x\"", "state: dns[0].check.path: is only for http checks" },
+		{ "/dns/1/check/path", "\"health\"", "state: dns[1].check.path: \"health\" must start with '/'" },
+		{ "/dns/1/check/path", "\"/a b\"", "state: dns[1].check.path: \"/a b\" must start with '/'" },
+		{ "/dns/1/check/path", NULL, "state: dns[1].check.path: \"\" must start with '/'" },
+		{ "/dns/0/check/interval_s", "0", "state: dns[0].check.interval_s: must be 1 to 3600" },
+		{ "/dns/0/check/interval_s", "3601", "state: dns[0].check.interval_s: must be 1 to 3600" },
+		{ "/dns/0/check/threshold", "0", "state: dns[0].check.threshold: must be 1 to 100" },
+		{ "/dns/0/check/threshold", "101", "state: dns[0].check.threshold: must be 1 to 100" },
+		{ "/dns/3/name", "\"web\"", "state: dns[3].name: \"web\": an SRV record's name must be _service._proto.name" },
+		{ "/dns/3/name", "\"_http._tcp\"", "an SRV record's name must be _service._proto.name" },
+		{ "/dns/3/name", "\"_http.tcp.web\"", "an SRV record's name must be _service._proto.name" },
+		{ "/dns/3/name", "\"_._tcp.web\"", "an SRV record's name must be _service._proto.name" },
+		{ "/dns/3/addr", "\"10.0.0.1\"", "state: dns[3].addr: is only for kind \"addr\"" },
+		{ "/dns/3/check", "{\"kind\": \"tcp\", \"port\": 1, \"interval_s\": 1, \"threshold\": 1}",
+		  "state: dns[3].check: only address records can have a check" },
+		{ "/dns/3/srv/port", "0", "state: dns[3].srv.port: must be 1 to 65535" },
+		{ "/dns/3/srv/priority", "65536", "state: dns[3].srv.priority: must be 0 to 65535" },
+		{ "/dns/3/srv/weight", "-1", "state: dns[3].srv.weight: must be 0 to 65535" },
+		{ "/dns/3/srv/target", "\"a..b\"", "state: dns[3].srv.target: \"a..b\" has an empty label" },
+		{ "/dns/3/srv/target", "\".\"", "state: dns[3].srv.target: \".\" has an empty label" },
+		{ "/dns/3/srv/target", "\"Web\"", "state: dns[3].srv.target: \"Web\" may contain only lower-case" },
+		{ "/dns/3/srv/target", "\"web.example.\"", NULL },
+		/* Duplicates: same name and address (dns[2] has dns[0]'s address); same name, target and
+		 * port whatever the priority. */
+		{ "/dns/2/name", "\"web\"", "state: dns[2]: duplicate of dns[0]" },
+		{ "/dns/4/srv/target", "\"web\"", "state: dns[4]: duplicate of dns[3]" },
+		{ "/dns/4/srv/port", "81", NULL },
+		{ "/dns/2/name", "\"_http._tcp.web\"", NULL },
+	};
+	struct value_case extra[2];
+	char v1[100], v2[320];
+
+	run_value_cases(cases, sizeof(cases) / sizeof(cases[0]));
+	memset(long_label, 'a', 64);
+	snprintf(v1, sizeof(v1), "\"%s\"", long_label);
+	for (int i = 0; i < 127; i++)
+		memcpy(long_name + 2 * i, "a.", 2);
+	memcpy(long_name + 254, "a", 1);   /* 255 bytes */
+	snprintf(v2, sizeof(v2), "\"%s\"", long_name);
+	extra[0] = (struct value_case){ "/dns/0/name", v1, "has a label longer than 63 bytes" };
+	extra[1] = (struct value_case){ "/dns/0/name", v2, "state: dns[0].name: is longer than 253 bytes" };
+	run_value_cases(extra, 2);
+}
+
+/* Limits and caller-built structs: at most ZL_DNS_MAX_RECORDS (a longer list in a file is refused before
+ * anything is allocated for it), unterminated strings, a count without entries. */
+static void test_dns_limits(void)
+{
+	struct zl_state s;
+	struct zl_state_dns_record *d;
+	json_object *root, *arr = NULL;
+	char err[256] = "";
+
+	make_state(&s);
+	d = realloc(s.dns, (ZL_DNS_MAX_RECORDS + 1) * sizeof(*d));
+	CHECK(d != NULL);
+	if (!d) {
+		zl_state_free(&s);
+		return;
+	}
+	s.dns = d;
+	for (size_t i = 0; i < ZL_DNS_MAX_RECORDS; i++) {
+		set_addr_record(&d[i], "many", "10.0.0.0", 5, "");
+		snprintf(d[i].addr, sizeof(d[i].addr), "10.1.%zu.%zu", i / 256, i % 256);
+	}
+	s.n_dns = ZL_DNS_MAX_RECORDS;
+	CHECK(zl_state_validate(&s, err, sizeof(err)));
+	CHECK(zl_state_save(bad_path, &s) == 0);
+	set_addr_record(&d[ZL_DNS_MAX_RECORDS], "many", "10.2.0.0", 5, "");
+	s.n_dns = ZL_DNS_MAX_RECORDS + 1;
+	CHECK(!zl_state_validate(&s, err, sizeof(err)) && strstr(err, "state: dns: has 4097 records, at most 4096"));
+	/* In a file: one entry more than allowed, refused by count. */
+	root = json_object_from_file(bad_path);
+	CHECK(root && json_object_object_get_ex(root, "dns", &arr));
+	json_object_array_add(arr, json_object_new_int(1));
+	CHECK(json_object_to_file(bad_path, root) == 0);
+	json_object_put(root);
+	expect_error(bad_path, -EINVAL, "state: dns: has 4097 records, at most 4096", "too many");
+	/* A duplicate far apart is found with both indexes. */
+	s.n_dns = ZL_DNS_MAX_RECORDS;
+	memcpy(d[4000].addr, d[17].addr, sizeof(d[4000].addr));
+	CHECK(!zl_state_validate(&s, err, sizeof(err)) && strstr(err, "state: dns[4000]: duplicate of dns[17]"));
+	snprintf(d[4000].addr, sizeof(d[4000].addr), "10.3.0.0");
+	memset(d[5].name, 'a', sizeof(d[5].name));
+	CHECK(!zl_state_validate(&s, err, sizeof(err)) && strstr(err, "state: dns[5].name: is not NUL-terminated"));
+	snprintf(d[5].name, sizeof(d[5].name), "five");
+	memset(d[6].check.path, '/', sizeof(d[6].check.path));
+	d[6].check = (struct zl_state_dns_check){ .kind = ZL_CHECK_HTTP, .port = 1, .interval_s = 1, .threshold = 1 };
+	memset(d[6].check.path, '/', sizeof(d[6].check.path));
+	CHECK(!zl_state_validate(&s, err, sizeof(err)) && strstr(err, "state: dns[6].check.path: is not NUL-terminated"));
+	d[6].check.kind = ZL_CHECK_NONE;
+	d[7].kind = (enum zl_dns_kind)7;
+	CHECK(!zl_state_validate(&s, err, sizeof(err)) && strstr(err, "state: dns[7].kind: must be \"addr\" or \"srv\""));
+	d[7].kind = ZL_DNS_ADDR;
+	CHECK(zl_state_validate(&s, err, sizeof(err)));
+	free(s.dns);
+	s.dns = NULL;
+	CHECK(!zl_state_validate(&s, err, sizeof(err)) && strstr(err, "a list has a count but no entries"));
+	s.n_dns = 0;
+	CHECK(zl_state_validate(&s, err, sizeof(err)));
+	zl_state_free(&s);
+}
+
+/* One record on its own, as the registry and the membership channel use it: the same rules and the same
+ * JSON, messages relative to the record. */
+static void test_dns_record_api(void)
+{
+	static const struct {
+		const char *json, *msg;
+	} bad[] = {
+		{ "[]", "expected an object, got an array" },
+		{ "{\"name\":\"web\",\"kind\":\"addr\",\"addr\":\"10.0.0.1\",\"ttl\":86401}", "ttl: must be 0 to 86400" },
+		{ "{\"name\":\"web\",\"kind\":\"addr\",\"addr\":\"10.0.0.1\",\"ttl\":1,\"check\":{\"kind\":\"tcp\","
+		  "\"port\":0,\"interval_s\":1,\"threshold\":1}}", "check.port: must be 1 to 65535" },
+		{ "{\"name\":\"web\",\"kind\":\"srv\",\"srv\":{\"priority\":1,\"weight\":1,\"port\":1,\"target\":\"x\"},"
+		  "\"ttl\":1}", "name: \"web\": an SRV record's name must be _service._proto.name" },
+		{ "{\"name\":\"web\",\"kind\":\"addr\",\"addr\":\"10.0.0.1\",\"ttl\":1,\"x\":1}", "unknown field \"x\"" },
+	};
+	struct zl_state s;
+	struct zl_state_dns_record r, back;
+	char err[256];
+	json_object *o;
+
+	make_state(&s);
+	for (size_t i = 0; i < s.n_dns; i++) {
+		o = zl_state_dns_to_json(&s.dns[i]);
+		CHECK(o != NULL);
+		CHECK(zl_state_dns_from_json(o, &back, err, sizeof(err)));
+		CHECK(dns_equal(&s.dns[i], &back));
+		CHECK(zl_state_dns_validate(&back, err, sizeof(err)));
+		json_object_put(o);
+	}
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		o = json_tokener_parse(bad[i].json);
+		memset(&r, 0x5a, sizeof(r));
+		err[0] = '\0';
+		CHECK(o && !zl_state_dns_from_json(o, &r, err, sizeof(err)));
+		if (strncmp(err, bad[i].msg, strlen(bad[i].msg)))
+			fprintf(stderr, "  case %zu: got \"%s\", want \"%s\"\n", i, err, bad[i].msg);
+		CHECK(!strncmp(err, bad[i].msg, strlen(bad[i].msg)));   /* no "state: " prefix */
+		json_object_put(o);
+	}
+	/* from_json writes canonical addresses. */
+	o = json_tokener_parse("{\"name\":\"v6\",\"kind\":\"addr\",\"addr\":\"FD00:0::1\",\"ttl\":5}");
+	CHECK(zl_state_dns_from_json(o, &r, err, sizeof(err)) && !strcmp(r.addr, "fd00::1"));
+	json_object_put(o);
+	r = s.dns[0];
+	r.check.threshold = 0;
+	CHECK(!zl_state_dns_validate(&r, err, sizeof(err)) && !strcmp(err, "check.threshold: must be 1 to 100"));
+	zl_state_free(&s);
 }
 
 /* Duplicates are found by sorting: a big allocator snapshot still loads fast, and a duplicate far apart
@@ -1115,6 +1429,12 @@ int main(void)
 	TEST_RUN(test_bad_addresses);
 	TEST_RUN(test_good_endpoints);
 	TEST_RUN(test_duplicates);
+	TEST_RUN(test_dns_absent);
+	TEST_RUN(test_dns_canonical);
+	TEST_RUN(test_dns_missing_and_types);
+	TEST_RUN(test_dns_bad_values);
+	TEST_RUN(test_dns_limits);
+	TEST_RUN(test_dns_record_api);
 	TEST_RUN(test_large_snapshots);
 	TEST_RUN(test_versions);
 	TEST_RUN(test_truncated_and_garbage);
