@@ -435,9 +435,18 @@ int od_node_save(struct od_node *n, char *err, size_t errlen)
 		}
 	}
 	sodium_memzero(&tmp, sizeof(tmp));   /* held a copy of the private key */
-	if (rc)
+	if (rc) {
 		od_error("state.save_failed", "path=%s err=%s", od_q(n->state_path), od_q(err));
-	return rc;
+		return rc;
+	}
+	od_node_changed(n);
+	return 0;
+}
+
+void od_node_changed(struct od_node *n)
+{
+	if (n->prober)
+		od_prober_sync(n);
 }
 
 /* ---- lookups */
@@ -870,8 +879,9 @@ int od_node_set_peers(struct od_node *n, struct zl_state_peer *peers, size_t np,
 	n->st.peers = peers;
 	n->st.n_peers = np;
 	/* Applied even if the write fails: the mesh matters more than the file, which the next push
-	 * or change rewrites. */
-	od_node_save(n, e, sizeof(e));
+	 * or change rewrites; so the services follow the new list either way. */
+	if (od_node_save(n, e, sizeof(e)))
+		od_node_changed(n);
 	od_node_sync_device(n, old, n_old);
 	free(old);
 	return 1;

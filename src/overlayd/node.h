@@ -113,6 +113,9 @@ void od_node_sync_device(struct od_node *n, const struct zl_state_peer *old, siz
 /* Writes st (with fresh allocator snapshots on the leader). 0 or -errno. On failure the allocators
  * are rebuilt from the last saved snapshot; the caller undoes its own change of peers/tokens. */
 int od_node_save(struct od_node *n, char *err, size_t errlen);
+/* Tells the services that follow the state (DNS zone, probes, service checks), each when it runs, that
+ * st changed: called after every successful od_node_save and once at start. */
+void od_node_changed(struct od_node *n);
 
 /* Index of the member named by query (node id, hostname, or overlay address), or -1 with a message
  * (unknown, or a hostname shared by several members). */

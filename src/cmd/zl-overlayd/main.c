@@ -142,6 +142,8 @@ int main(int argc, char **argv)
 		rc = od_node_start(&node, err, sizeof(err));
 	if (!rc)
 		rc = open_services(&node, err, sizeof(err));
+	if (!rc)
+		od_node_changed(&node);
 	if (rc) {
 		od_error("daemon.start_failed", "err=%s", od_q(err));
 	} else {
