@@ -81,71 +81,9 @@ static size_t table_size(size_t entries)
 	return cap;
 }
 
-static void name_lower(struct dns_name *n)
-{
-	for (size_t i = 0; i < n->len; i++)
-		n->wire[i] = lower(n->wire[i]);
-}
-
 static uint32_t name_hash(const struct dns_name *n)
 {
 	return fnv(FNV_BASIS, n->wire, n->len);
-}
-
-/* Text to wire with the semantics of dns_name_from_text (wire.h): labels separated by '.', '\.' and
- * '\DDD' escapes, a trailing '.' optional, "" or "." the root. Kept here until wire.c is in. */
-static int parse_escape(const char **pp, uint8_t *c)
-{
-	const char *p = *pp;
-
-	if (p[0] >= '0' && p[0] <= '9') {
-		unsigned v = 0;
-		for (int i = 0; i < 3; i++) {
-			if (p[i] < '0' || p[i] > '9')
-				return -EINVAL;
-			v = v * 10 + (unsigned)(p[i] - '0');
-		}
-		if (v > 255)
-			return -EINVAL;
-		*c = (uint8_t)v;
-		*pp = p + 3;
-		return 0;
-	}
-	if (!p[0])
-		return -EINVAL;
-	*c = (uint8_t)p[0];
-	*pp = p + 1;
-	return 0;
-}
-
-static int text_to_name(const char *text, struct dns_name *out)
-{
-	const char *p = text;
-	size_t len = 0;
-
-	out->labels = 0;
-	if (!strcmp(text, "."))
-		p = "";
-	while (*p) {
-		size_t start = len++;
-		while (*p && *p != '.') {
-			uint8_t c = (uint8_t)*p++;
-			if (c == '\\' && parse_escape(&p, &c) < 0)
-				return -EINVAL;
-			if (len >= DNS_NAME_MAX - 1)
-				return -EINVAL;
-			out->wire[len++] = c;
-		}
-		if (len - start - 1 == 0 || len - start - 1 > DNS_LABEL_MAX)
-			return -EINVAL;
-		out->wire[start] = (uint8_t)(len - start - 1);
-		out->labels++;
-		if (*p == '.')
-			p++;
-	}
-	out->wire[len++] = 0;
-	out->len = (uint8_t)len;
-	return 0;
 }
 
 /* True when text ends with a '.' that is not escaped: an absolute name. */
@@ -540,7 +478,7 @@ static int rel_name(const struct dns_zone_builder *b, const char *what, const ch
 	if (ends_with_dot(rel))
 		return failf(err, errlen, -EINVAL, "%s \"%s\": must be relative to the zone (no trailing '.')",
 			     what, quote(rel, q));
-	if (text_to_name(rel, &r) < 0)
+	if (dns_name_from_text(rel, &r) < 0)
 		return failf(err, errlen, -EINVAL,
 			     "%s \"%s\": not a valid name (empty label, label over 63 bytes or bad escape)",
 			     what, quote(rel, q));
@@ -551,7 +489,7 @@ static int rel_name(const struct dns_zone_builder *b, const char *what, const ch
 	memcpy(out->wire + r.len - 1, b->apex.wire, b->apex.len);
 	out->len = (uint8_t)(r.len - 1 + b->apex.len);
 	out->labels = (uint8_t)(r.labels + b->apex.labels);
-	name_lower(out);
+	dns_name_lower(out);
 	return 0;
 }
 
@@ -598,9 +536,9 @@ int dns_zone_add_srv(struct dns_zone_builder *b, const char *rel, uint16_t prior
 	s->weight = weight;
 	s->port = port;
 	if (ends_with_dot(target)) {
-		if (text_to_name(target, &s->target) < 0)
+		if (dns_name_from_text(target, &s->target) < 0)
 			return failf(err, errlen, -EINVAL, "SRV target \"%s\": not a valid name", quote(target, q));
-		name_lower(&s->target);
+		dns_name_lower(&s->target);
 	} else {
 		rc = rel_name(b, "SRV target", target, &s->target, err, errlen);
 		if (rc < 0)
@@ -655,12 +593,12 @@ struct dns_zone_builder *dns_zone_builder_new(const struct dns_zone_params *p, c
 		return NULL;
 	}
 	b->p = *p;
-	if (!p->apex || text_to_name(p->apex, &b->apex) < 0) {
+	if (!p->apex || dns_name_from_text(p->apex, &b->apex) < 0) {
 		failf(err, errlen, -EINVAL, "zone \"%s\": not a valid name", quote(p->apex ? p->apex : "", q));
 		builder_free(b);
 		return NULL;
 	}
-	name_lower(&b->apex);
+	dns_name_lower(&b->apex);
 	b->p.apex = NULL;   /* the caller's string need not outlive this call */
 	rc = add_apex_records(b);
 	if (rc < 0) {

@@ -5,7 +5,8 @@
  * Content: the SOA and NS records at the apex (added by the builder: SOA mname "ns.<apex>", rname
  * "hostmaster.<apex>", NS "ns.<apex>"; the caller adds the addresses of "ns"), then what the caller
  * adds: A, AAAA and SRV records at names relative to the apex. Identical records (same name, type and
- * data) are kept once, with the smallest TTL given. Every ancestor of a name between it and the apex
+ * data) are kept once, with the smallest TTL given; the records of one RRset (name and type) all get
+ * the smallest TTL among them (RFC 2181 5.2). SRV targets are stored lower-cased. Every ancestor of a name between it and the apex
  * exists as an empty non-terminal (RFC 8020: NODATA, not NXDOMAIN, for "_tcp.web" when
  * "_http._tcp.web" exists). No wildcards, no CNAMEs, no delegations.
  *
