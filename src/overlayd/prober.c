@@ -190,10 +190,29 @@ static void evaluate(struct od_prober *p, struct tracked *t)
 
 /* ---- timer and socket */
 
+/* Does the tracked list still mirror st.peers (same keys and addresses, in order)? */
+static bool in_step(const struct od_prober *p)
+{
+	const struct od_node *n = p->node;
+
+	if (p->n_peers != n->st.n_peers)
+		return false;
+	for (size_t i = 0; i < p->n_peers; i++) {
+		if (memcmp(p->peers[i].public_key, n->st.peers[i].public_key, ZL_KEY_LEN) ||
+		    strcmp(p->peers[i].overlay_ip, n->st.peers[i].overlay_ip))
+			return false;
+	}
+	return true;
+}
+
 static void on_tick(struct od_timer *tm)
 {
 	struct od_prober *p = wg_container_of(tm, struct od_prober, timer);
 	uint64_t now = od_now_ns(), seq;
+
+	/* od_prober_sync follows every change of st.peers; this catches a path that forgot it. */
+	if (!in_step(p))
+		od_prober_sync(p->node);
 
 	for (size_t i = 0; i < p->n_peers; i++) {
 		struct tracked *t = &p->peers[i];
@@ -223,16 +242,21 @@ static void handle_packet(struct od_prober *p, const uint8_t *pkt, ssize_t len, 
 	uint64_t seq;
 	int type = parse_packet(pkt, len, &seq);
 
-	if (!type || !od_sockaddr_ip((const struct sockaddr *)from, &ip) || !(t = find_by_ip(p, &ip))) {
+	if (!type || !od_sockaddr_ip((const struct sockaddr *)from, &ip)) {
 		p->stats.dropped++;
 		return;
 	}
-	if (type == PROBE_TYPE_PROBE) {
+	/* Any member's probe is answered, tracked or not yet (it may have just joined). */
+	if (type == PROBE_TYPE_PROBE && od_node_find_by_ip(p->node, &ip) >= 0) {
 		uint16_t port = ntohs(from->ss_family == AF_INET6 ? ((const struct sockaddr_in6 *)from)->sin6_port
 								   : ((const struct sockaddr_in *)from)->sin_port);
 
 		if (send_packet(p, &ip, port, PROBE_TYPE_REPLY, seq))
 			p->stats.probes_answered++;
+		return;
+	}
+	if (type != PROBE_TYPE_REPLY || !(t = find_by_ip(p, &ip))) {
+		p->stats.dropped++;
 		return;
 	}
 	p->stats.replies_received++;

@@ -263,6 +263,27 @@ static void test_sync(void)
 	CHECK(!od_prober_peer_health(&node, members[0].public_key, &a1));
 }
 
+/* A change of st.peers that nobody announced with od_prober_sync is picked up at the next tick. */
+static struct zl_state_peer late[1];
+static bool late_tracked(void)
+{
+	struct od_peer_health h;
+
+	return od_prober_peer_health(&node, late[0].public_key, &h) && h.probes_sent > 0;
+}
+
+static void test_follows_state_without_sync(void)
+{
+	struct od_peer_health h;
+
+	member(&late[0], "unannounced", "127.0.0.5", 5);
+	node.st.peers = late;
+	node.st.n_peers = 1;
+	CHECK(!od_prober_peer_health(&node, late[0].public_key, &h));
+	CHECK(run_until(late_tracked));
+	CHECK(!od_prober_peer_health(&node, members[0].public_key, &h));
+}
+
 int main(void)
 {
 	bool opened;
@@ -284,6 +305,7 @@ int main(void)
 		TEST_RUN(test_hostile_packets_dropped);
 		TEST_RUN(test_forged_reply_ignored);
 		TEST_RUN(test_sync);
+		TEST_RUN(test_follows_state_without_sync);
 		od_prober_close(&node);
 		CHECK(node.prober == NULL);
 		od_prober_close(&node);   /* twice is harmless */
