@@ -238,12 +238,12 @@ static bool rd_opt_options(struct reader *r, uint16_t rdlen)
 		return false;
 	end = r->pos + rdlen;
 	while (r->pos < end) {
-		uint16_t code, olen;
+		size_t olen;
 
 		if (end - r->pos < 4)
 			return false;
-		rd_u16(r, &code);
-		rd_u16(r, &olen);
+		olen = (size_t)r->p[r->pos + 2] << 8 | r->p[r->pos + 3];   /* after the option code */
+		r->pos += 4;
 		if (end - r->pos < olen)
 			return false;
 		r->pos += olen;
