@@ -13,12 +13,14 @@
  *   NXDOMAIN and NODATA -> the SOA in the authority section (TTL = min(SOA TTL, SOA minimum));
  *   NS queries at the apex add the addresses of the NS target as additional records, SRV answers add
  *   the addresses of in-zone targets.
- * - RD is copied, RA is never set (we do not recurse ourselves), names are compressed.
- * - EDNS: when the query had an OPT, the response has one (payload DNS_UDP_OUR_MAX, version 0, DO echoed
- *   not set: no DNSSEC). UDP size limit = max(512, min(client's EDNS size, DNS_UDP_OUR_MAX)), or 512
- *   without EDNS; TCP limit 65535. When the answer section does not fit, the response is cut to the
- *   header + question (+ OPT) and TC is set; additional records that do not fit are just left out
- *   (RFC 2181 9). The response never exceeds the limit nor outcap. */
+ * - RD is copied (and CD, RFC 6840 5.9), RA is never set (we do not recurse ourselves), names are
+ *   compressed (SRV targets excepted, RFC 2782).
+ * - EDNS: when the query had an OPT, the response has one (payload DNS_UDP_OUR_MAX, version 0, DO
+ *   clear, not echoed: no DNSSEC). UDP size limit = max(512, min(client's EDNS size, DNS_UDP_OUR_MAX)),
+ *   or 512 without EDNS; TCP limit 65535. When the answer section (for a negative answer: the SOA) does
+ *   not fit, the response is cut to the header + question (+ OPT) and TC is set; additional records
+ *   that do not fit are just left out, whole RRsets only (RFC 2181 9). The response never exceeds the
+ *   limit nor outcap (an outcap below a header: DROP). */
 #ifndef DNS_ANSWER_H
 #define DNS_ANSWER_H
 #include <stdbool.h>
