@@ -15,6 +15,7 @@
 #include <unistd.h>
 #include "overlay/atomic_file.h"
 #include "overlay/frame.h"
+#include "overlayd/events.h"
 #include "overlayd/log.h"
 #include "overlayd/membership.h"
 #include "overlayd/net.h"
@@ -23,6 +24,7 @@ enum {
 	READ_CHUNK = 16 << 10,
 	READS_PER_EVENT = 8,             /* then back to the loop: fairness with the data plane */
 	OUT_LIMIT = 64 << 20,            /* a client that does not read its answers is dropped */
+	WATCH_OUT_LIMIT = 1 << 20,       /* a watcher that does not read its events is dropped */
 	RUN_DIR_MODE = 0750,
 	SOCKET_MODE = 0660,
 	LOCK_WAIT_MS = 5000,
@@ -37,6 +39,7 @@ struct ctl_conn {
 	struct zl_frame_decoder dec;
 	struct od_outbuf out;
 	bool close_after_flush;
+	bool watching;                   /* asked "watch": receives every event frame */
 	struct ctl_conn *next;
 };
 
@@ -426,6 +429,21 @@ static json_object *do_shutdown(struct req_ctx *rc)
 	return zl_frame_response_ok(rc->req->id, &body);
 }
 
+/* The answer carries the kept events; every later one follows as an {"event": ...} frame. */
+static json_object *do_watch(struct req_ctx *rc)
+{
+	json_object *body, *resp = zl_frame_response_ok(rc->req->id, &body), *recent = od_events_recent_json(rc->n);
+
+	if (!resp || !recent) {
+		json_object_put(resp);
+		json_object_put(recent);
+		return NULL;
+	}
+	json_object_object_add(body, "recent", recent);
+	rc->conn->watching = true;
+	return resp;
+}
+
 static const struct handler handlers[] = {
 	{ "status", do_status, ANYONE, { NULL } },
 	{ "peers", do_peers, ANYONE, { NULL } },
@@ -435,6 +453,7 @@ static const struct handler handlers[] = {
 	{ "remove_peer", do_remove_peer, LEADER_ONLY, { "node", NULL } },
 	{ "leave", do_leave, WORKER_ONLY, { NULL } },
 	{ "shutdown", do_shutdown, ANYONE, { NULL } },
+	{ "watch", do_watch, ANYONE, { NULL } },
 };
 
 /* A misspelt argument must not be silently ignored (the same rule as the state file). */
@@ -472,7 +491,7 @@ static json_object *dispatch(struct ctl_conn *c, const struct zl_frame_request *
 		return h->fn(&rc);
 	}
 	return err_resp(req->id, "unknown request type '%s' (known: status, peers, token_create, token_revoke, "
-				 "token_list, remove_peer, leave, shutdown)", od_q(req->type));
+				 "token_list, remove_peer, leave, shutdown, watch)", od_q(req->type));
 }
 
 static void handle_frame(struct ctl_conn *c, json_object *frame)
@@ -710,6 +729,45 @@ void od_control_close(struct od_node *n)
 	unlink(ctl->path);
 	free(ctl);
 	n->control = NULL;
+}
+
+/* Queued on each watcher without ever waiting: one that lets WATCH_OUT_LIMIT bytes pile up is
+ * dropped, so a stuck `zl-overlay watch` costs at most that much memory and never blocks the loop. */
+void od_control_broadcast_event(struct od_node *n, json_object *ev)
+{
+	struct od_control *ctl = n->control;
+	json_object *frame = json_object_new_object();
+	uint8_t *buf = NULL;
+	size_t len = 0;
+	struct ctl_conn *c, *next;
+
+	if (!frame || json_object_object_add(frame, "event", ev) < 0) {
+		json_object_put(frame);
+		json_object_put(ev);
+		return;
+	}
+	if (!ctl || zl_frame_encode(frame, 0, &buf, &len) < 0) {
+		json_object_put(frame);
+		return;
+	}
+	json_object_put(frame);
+	for (c = ctl->conns; c; c = next) {
+		int rc;
+
+		next = c->next;
+		if (!c->watching || c->close_after_flush)
+			continue;
+		rc = od_outbuf_append(&c->out, buf, len, WATCH_OUT_LIMIT);
+		if (!rc)
+			rc = od_outbuf_flush(&c->out, c->src.fd);
+		if (rc < 0) {
+			od_info("control.watcher_dropped", "err=%s", od_q(strerror(-rc)));
+			conn_close(c);
+			continue;
+		}
+		conn_update_events(c);
+	}
+	free(buf);
 }
 
 void od_control_reply(struct od_node *n, uint64_t conn_serial, json_object *resp)
