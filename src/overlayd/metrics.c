@@ -147,20 +147,24 @@ int od_metrics_parse_addr(const char *text, const char *node_ip, struct sockaddr
 	return 0;
 }
 
-/* ---- figures of modules written in parallel (issue 6)
- * STUB: prober.c, dns.c / dns_server.c and svc_check.c are not committed yet, and zl-overlayd links
- * every src/overlayd/ source file, so calling them now would break the build. Until each lands, its stub says
- * "not available" and the families it feeds are left out. */
+/* ---- figures of the other services (each absent while its service is off) */
 
 static bool peer_health(const struct od_node *n, const uint8_t key[ZL_KEY_LEN], struct od_peer_health *out)
 {
-	return false;   /* STUB: n->prober && od_prober_peer_health(n, key, out) */
+	return n->prober && od_prober_peer_health(n, key, out);
 }
 
 static bool prober_stats(const struct od_node *n, struct od_prober_stats *out)
 {
-	return false;   /* STUB: n->prober, then od_prober_stats(n, out) */
+	if (!n->prober)
+		return false;
+	od_prober_stats(n, out);
+	return true;
 }
+
+/* STUB: dns.c / dns_server.c and svc_check.c are not committed yet, and zl-overlayd links every
+ * src/overlayd/ source file, so calling them now would break the build. Until each lands, its stub
+ * says "not available" and the families it feeds are left out. */
 
 static bool dns_stats(const struct od_node *n, struct od_dns_stats *out)
 {
