@@ -7,7 +7,10 @@
  * the key, port and every peer of the state, brings the interface up with the node's overlay address
  * (the route for the overlay range comes with the prefix length), serves the control socket
  * DIR/run/zl-overlayd.sock, and then: on the leader, the join endpoint and the membership service; on
- * a worker, the membership connection to the leader. Runs in the foreground and logs key=value lines
+ * a worker, the membership connection to the leader; on every node, the services that follow the
+ * state: the DNS server (127.0.0.1 and the overlay address, port 15353, unless --no-dns), health events
+ * (--on-change hook), peer probes and, with --metrics, the Prometheus endpoint. A service that cannot
+ * start (e.g. the DNS port in use) is a start-up error. Runs in the foreground and logs key=value lines
  * to stderr (LOG_LEVEL=debug|info|error|silent). SIGTERM/SIGINT: the interface (with its address and
  * routes) and the control socket are removed, the state stays. Exit status: 0 after a requested stop
  * (signal, `shutdown` request, or the node left / was removed, in which case its state is deleted);
@@ -19,9 +22,11 @@
 #include <string.h>
 #include <unistd.h>
 #include "overlayd/control_server.h"
+#include "overlayd/events.h"
 #include "overlayd/join_server.h"
 #include "overlayd/log.h"
 #include "overlayd/membership.h"
+#include "overlayd/metrics.h"
 #include "overlayd/node.h"
 #include "overlayd/options.h"
 #include "overlayd/prober.h"
@@ -88,13 +93,18 @@ static int open_services(struct od_node *n, char *err, size_t errlen)
 	}
 	if ((rc = od_control_open(n, err, errlen)))
 		return rc;
-	/* The services that follow the state; closed in reverse order. */
-	return od_prober_open(n, err, errlen);
+	/* The services that follow the state, closed in reverse order. Events come before the prober so
+	 * that its first verdicts already reach the ring and the hook. */
+	if ((rc = od_events_open(n, err, errlen)) || (rc = od_prober_open(n, err, errlen)))
+		return rc;
+	return od_metrics_open(n, err, errlen);
 }
 
 static void close_services(struct od_node *n)
 {
+	od_metrics_close(n);
 	od_prober_close(n);
+	od_events_close(n);
 	od_control_close(n);
 	od_member_client_close(n);
 	od_member_server_close(n);
