@@ -8,10 +8,11 @@
  *
  * UDP: recvmmsg/sendmmsg batches of up to 64, one socket per listen address (replies leave from the
  * address the query was sent to). TCP (RFC 7766): length-prefixed messages, several per connection
- * (pipelining), answered in order; at most OD_DNS_TCP_MAX_CONNS connections (the least recently active
- * one is closed to admit a new one); a connection idle for OD_DNS_TCP_IDLE_MS, or whose client does not
- * read its answers (more than OD_DNS_TCP_OUTBUF_MAX pending), is closed, so a stalled client cannot
- * block others. Nothing in the server blocks.
+ * (pipelining), answered in order (a forwarded one's answer comes when the forwarder's does, possibly
+ * after later ones, as RFC 7766 6.2.1.1 allows); at most OD_DNS_TCP_MAX_CONNS connections (the least
+ * recently active one is closed to admit a new one); a connection idle for OD_DNS_TCP_IDLE_MS, or whose
+ * client does not read its answers (more than OD_DNS_TCP_OUTBUF_MAX pending), is closed, so a stalled
+ * client cannot block others. Nothing in the server blocks.
  *
  * Forwarding (only when configured): a query for a name outside the zone is sent, with a fresh random
  * id, over UDP to the forwarder; its answer is relayed with the client's id restored (for TCP clients
@@ -70,9 +71,11 @@ struct od_dns_server;
  * a message. Names are refused (no lookup at start-up). */
 int od_dns_parse_forward(const char *text, struct od_dns_config *cfg, char *err, size_t errlen);
 
-/* Binds every listen address (UDP and TCP, SO_REUSEADDR, IP_FREEBIND) and starts the thread. zone may
- * be NULL (then everything is REFUSED/forwarded until the first od_dns_server_set_zone); the server
- * takes its own reference. 0 or -errno with a message naming the address (e.g. port in use). */
+/* Binds every listen address (UDP and TCP, IP_FREEBIND; SO_REUSEADDR on the TCP listener only, since on
+ * UDP it would let a second server share the port silently) and starts the thread. 1 to
+ * OD_DNS_MAX_LISTEN addresses; port 0 is refused (UDP and TCP share one port). zone may be NULL (then
+ * everything is REFUSED/forwarded until the first od_dns_server_set_zone); the server takes its own
+ * reference. 0 or -errno with a message naming the address (e.g. port in use). */
 int od_dns_server_start(const struct od_dns_config *cfg, struct dns_zone *zone, struct od_dns_server **out,
 			char *err, size_t errlen);
 /* Publishes a new zone (the server takes its own reference; the caller keeps its own). Thread-safe. */
