@@ -120,13 +120,23 @@ static bool put_rdata(struct dns_writer *w, const struct dns_rr *rr)
 	}
 }
 
+/* The owner name: answers are owned by the question's name, which sits right after the header, so
+ * they point there without a search; anything else goes through the compression table. */
+static bool put_owner(struct dns_writer *w, const struct dns_query *q, const struct dns_name *owner)
+{
+	if (owner == &q->qname)
+		return dns_writer_u16(w, 0xC000 | DNS_HEADER_LEN);
+	return dns_writer_name(w, owner, true);
+}
+
 /* One whole record or nothing. */
-static bool put_rr(struct dns_writer *w, const struct dns_name *owner, const struct dns_rr *rr, uint32_t ttl)
+static bool put_rr(struct dns_writer *w, const struct dns_query *q, const struct dns_name *owner,
+		   const struct dns_rr *rr, uint32_t ttl)
 {
 	struct dns_writer_mark m = dns_writer_mark(w);
 	size_t rdlen_at;
 
-	if (!dns_writer_name(w, owner, true) || !dns_writer_u16(w, rr->type) ||
+	if (!put_owner(w, q, owner) || !dns_writer_u16(w, rr->type) ||
 	    !dns_writer_u16(w, DNS_CLASS_IN) || !dns_writer_u32(w, ttl) || !dns_writer_u16(w, 0))
 		goto fail;
 	rdlen_at = w->len - 2;
@@ -140,8 +150,8 @@ fail:
 }
 
 /* A whole RRset starting at record `rotate` mod n, or nothing; adds to *count. */
-static bool put_rrset(struct dns_writer *w, const struct dns_name *owner, const struct dns_rrset *set,
-		      uint32_t rotate, uint16_t *count)
+static bool put_rrset(struct dns_writer *w, const struct dns_query *q, const struct dns_name *owner,
+		      const struct dns_rrset *set, uint32_t rotate, uint16_t *count)
 {
 	struct dns_writer_mark m = dns_writer_mark(w);
 	size_t k = set->n ? rotate % set->n : 0;
@@ -149,7 +159,7 @@ static bool put_rrset(struct dns_writer *w, const struct dns_name *owner, const 
 	for (size_t i = 0; i < set->n; i++) {
 		const struct dns_rr *rr = &set->rr[k];
 
-		if (!put_rr(w, owner, rr, rr->ttl)) {
+		if (!put_rr(w, q, owner, rr, rr->ttl)) {
 			dns_writer_rewind(w, m);
 			return false;
 		}
@@ -195,7 +205,7 @@ static void put_additional(struct responder *r, const struct dns_zone *z, const 
 			struct dns_rrset set;
 
 			if (dns_zone_lookup(z, t, types[k], &set) == DNS_LOOKUP_FOUND &&
-			    !put_rrset(&r->w, t, &set, rotate, &r->ar))
+			    !put_rrset(&r->w, r->q, t, &set, rotate, &r->ar))
 				return;
 		}
 	}
@@ -207,7 +217,7 @@ static bool put_negative(struct responder *r, const struct dns_zone *z)
 	const struct dns_rr *soa = dns_zone_soa(z);
 	uint32_t ttl = soa->ttl < soa->u.soa.minimum ? soa->ttl : soa->u.soa.minimum;
 
-	if (!put_rr(&r->w, dns_zone_apex(z), soa, ttl))
+	if (!put_rr(&r->w, r->q, dns_zone_apex(z), soa, ttl))
 		return false;
 	r->ns++;
 	return true;
@@ -223,7 +233,7 @@ static uint16_t answer_in_zone(struct responder *r, const struct dns_zone *z, en
 
 	r->aa = true;
 	if (l == DNS_LOOKUP_FOUND)
-		fit = put_rrset(&r->w, &r->q->qname, set, rotate, &r->an);
+		fit = put_rrset(&r->w, r->q, &r->q->qname, set, rotate, &r->an);
 	else
 		fit = put_negative(r, z);
 	if (!fit) {
