@@ -84,4 +84,5 @@ int cli_cmd_token_revoke(struct cli_ctx *ctx);
 int cli_cmd_token_list(struct cli_ctx *ctx);
 int cli_cmd_remove_peer(struct cli_ctx *ctx);
 int cli_cmd_leave(struct cli_ctx *ctx);
+int cli_cmd_watch(struct cli_ctx *ctx);
 #endif

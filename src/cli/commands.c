@@ -55,6 +55,13 @@ static const struct cli_command commands[] = {
 	  .usage = "[--json]",
 	  .run = cli_cmd_peers,
 	  .options = O(JSON) },
+	{ .name = "watch",
+	  .summary = "Print health events (peer and service up/down) as they happen, until interrupted.",
+	  .usage = "[--json]",
+	  .details = "Starts with the last events the daemon kept (up to 64). One line per event, or one JSON\n"
+		     "object per line with --json. Exits 0 on SIGINT/SIGTERM, 1 when zl-overlayd goes away.\n",
+	  .run = cli_cmd_watch,
+	  .options = O(JSON) },
 	{ .name = "token",
 	  .summary = "Manage join tokens (leader): create, revoke, list.",
 	  .usage = "create|revoke|list ...",
