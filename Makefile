@@ -115,10 +115,16 @@ test: deps
 	@$(MAKE) --no-print-directory e2e
 
 # Harnesses that drive the core in memory (bench/run.sh runs them; bench/aead_speed.c is standalone).
-BENCH_BIN := $(BUILD)/bench/handshake_bench $(BUILD)/bench/allowedips_bench
+BENCH_BIN := $(BUILD)/bench/handshake_bench $(BUILD)/bench/allowedips_bench $(BUILD)/bench/dns_server_bench
 $(BUILD)/bench/%: $(BUILD)/obj/bench/%.o $(LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -o $@ $^ $(LIBS)
+
+# The DNS benchmark's harness (bench/dns.sh) serves its zone with the daemon's server thread.
+DNS_BENCH_OBJ := $(patsubst %,$(BUILD)/obj/src/overlayd/%.o,dns_server net log)
+$(BUILD)/bench/dns_server_bench: $(BUILD)/obj/bench/dns_server_bench.o $(DNS_BENCH_OBJ) $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -o $@ $^ $(LIBS) -lpthread
 
 bench: deps all $(BENCH_BIN)
 	@bench/run.sh

@@ -6,7 +6,9 @@
 #   3. ping RTT, median of 100 echoes at 10 ms intervals, through each;
 #   4. handshakes per second one core completes as responder (build/bench/handshake_bench);
 #   5. memory per peer of each daemon with 10,000 peers set through the UAPI (one allowed IP each), and
-#      the allowed-IPs trie with 100,000 prefixes: lookups/s and bytes per prefix (build/bench/allowedips_bench).
+#      the allowed-IPs trie with 100,000 prefixes: lookups/s and bytes per prefix (build/bench/allowedips_bench);
+#   6. DNS: dnsperf queries/s against our DNS server and NSD serving the same zone (bench/dns.sh, which
+#      has its own namespace and prints its own section of the report).
 # Prints every figure, the ratios and PASS/MISS against the targets, and overwrites bench/RESULTS.md with
 # the same block plus the machine. Always exits 0 (a benchmark, not a test); a figure that could not be
 # measured reads "n/a". The output format is kept stable so runs can be compared line by line; change
@@ -19,7 +21,7 @@
 # Knobs for quick trials (the defaults are the benchmark): TCP_SECONDS=10 UDP_SECONDS=3 UDP_STEPS=5
 # PEERS=10000 HS_N=10000 HS_M=64 PREFIXES=100000, RESULTS=path (default bench/RESULTS.md).
 set -u
-BENCH_FORMAT=1
+BENCH_FORMAT=2
 
 # shellcheck source-path=SCRIPTDIR source=../tests/e2e/lib.sh
 . "$(dirname "$0")/../tests/e2e/lib.sh"
@@ -273,6 +275,12 @@ measure_allowedips() {
 	fig aip.held "$(awk '{ print $10 }' <<<"$out")"
 }
 
+# bench/dns.sh measures and prints the DNS section (its own namespace, cleanup and "n/a" figures).
+measure_dns() {
+	note "dns: bench/dns.sh"
+	DNS_BENCH_BIN=$BENCH_BIN "$E2E_ROOT/bench/dns.sh" >"$E2E_TMP/dns.txt"
+}
+
 # ---------------------------------------------------------------- report
 
 # ratio A B: A / B to 3 significant places, or n/a.
@@ -336,6 +344,7 @@ report() {
 	printf '%-40s %12s %10s  %s\n' "allowedips_lookups_per_sec_ipv6" "$(val aip.v6)" "-" "-"
 	printf '%-40s %12s %10s  %s\n' "allowedips_bytes_per_prefix" "$(val aip.bytes)" "-" "-"
 	printf '%-40s %12s %10s  %s\n' "allowedips_prefixes_held" "$(val aip.held)" "-" "-"
+	cat "$E2E_TMP/dns.txt" 2>/dev/null
 }
 
 write_results() {
@@ -343,7 +352,8 @@ write_results() {
 		printf '# Benchmark results (latest run)\n\n'
 		printf 'Written by `make bench` (bench/run.sh); every run overwrites this file. Figures: Mbit/s are\n'
 		printf 'iperf3 receiver-side rates; the memory line beyond the allowed IP subtracts the trie'"'"'s bytes per\n'
-		printf 'prefix from the RSS growth per peer. The machine may have been shared with other work (see load).\n\n'
+		printf 'prefix from the RSS growth per peer; DNS figures are dnsperf rates against our server and NSD\n'
+		printf '(bench/dns.sh). The machine may have been shared with other work (see load).\n\n'
 		printf '```\n'
 		cat "$1"
 		printf '```\n'
@@ -374,6 +384,7 @@ main() {
 	fi
 	measure_handshakes
 	measure_allowedips
+	measure_dns
 
 	report >"$E2E_TMP/report.txt"
 	printf 'runtime      %s s\n' "$((SECONDS - t0))" >>"$E2E_TMP/report.txt"
