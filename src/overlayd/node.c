@@ -11,6 +11,7 @@
 #include <string.h>
 #include "overlay/atomic_file.h"
 #include "overlay/names.h"
+#include "overlayd/dns.h"
 #include "overlayd/log.h"
 #include "overlayd/net.h"
 #include "overlayd/netconf.h"
@@ -445,6 +446,8 @@ int od_node_save(struct od_node *n, char *err, size_t errlen)
 
 void od_node_changed(struct od_node *n)
 {
+	if (n->dns)
+		od_dns_refresh(n);
 	if (n->prober)
 		od_prober_sync(n);
 }

@@ -22,6 +22,7 @@
 #include <string.h>
 #include <unistd.h>
 #include "overlayd/control_server.h"
+#include "overlayd/dns.h"
 #include "overlayd/events.h"
 #include "overlayd/join_server.h"
 #include "overlayd/log.h"
@@ -95,7 +96,8 @@ static int open_services(struct od_node *n, char *err, size_t errlen)
 		return rc;
 	/* The services that follow the state, closed in reverse order. Events come before the prober so
 	 * that its first verdicts already reach the ring and the hook. */
-	if ((rc = od_events_open(n, err, errlen)) || (rc = od_prober_open(n, err, errlen)))
+	if ((rc = od_dns_open(n, err, errlen)) || (rc = od_events_open(n, err, errlen)) ||
+	    (rc = od_prober_open(n, err, errlen)))
 		return rc;
 	return od_metrics_open(n, err, errlen);
 }
@@ -105,6 +107,7 @@ static void close_services(struct od_node *n)
 	od_metrics_close(n);
 	od_prober_close(n);
 	od_events_close(n);
+	od_dns_close(n);
 	od_control_close(n);
 	od_member_client_close(n);
 	od_member_server_close(n);
