@@ -18,6 +18,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
+#include "overlayd/dns.h"
 #include "overlayd/events.h"
 #include "overlayd/log.h"
 #include "overlayd/net.h"
@@ -138,7 +139,9 @@ static void set_state(struct check *c, enum od_svc_state s, const char *reason)
 	ev.port = c->spec.port;
 	snprintf(ev.reason, sizeof(ev.reason), "%s", reason);
 	od_events_emit(n, &ev);
-	(void)dns_changed;   /* od_dns_refresh(n) when n->dns, once dns.c is in the tree */
+	/* Answers change only when the address enters or leaves DOWN (unknown and up both count as up). */
+	if (dns_changed && n->dns)
+		od_dns_refresh(n);
 }
 
 /* Ends the attempt with a verdict and schedules the next one, interval after this one started. */
