@@ -12,6 +12,7 @@
 #include <string.h>
 #include "overlayd/dns_records.h"
 #include "overlayd/log.h"
+#include "overlayd/svc_check.h"
 
 struct od_dns {
 	struct od_dns_server *server;
@@ -32,11 +33,13 @@ static const char *leader_ip(const struct od_node *n)
 	return l ? l->overlay_ip : "";
 }
 
-/* A zone of the current state with one reference, or NULL with a message. */
+/* A zone of the current state with one reference, or NULL with a message. Addresses whose service
+ * check is down are left out. */
 static struct dns_zone *build(struct od_node *n, struct od_dns *d, char *err, size_t errlen)
 {
+	od_dns_addr_filter filter = n->checks ? od_svc_checks_addr_ok : NULL;
 	size_t skipped = 0;
-	struct dns_zone *z = od_dns_build_zone(&n->st, n->opts.dns_zone, leader_ip(n), &d->serial, NULL, NULL,
+	struct dns_zone *z = od_dns_build_zone(&n->st, n->opts.dns_zone, leader_ip(n), &d->serial, filter, n,
 					       &skipped, err, errlen);
 
 	if (z && skipped)

@@ -16,6 +16,7 @@
 #include "overlayd/net.h"
 #include "overlayd/netconf.h"
 #include "overlayd/prober.h"
+#include "overlayd/svc_check.h"
 
 /* ---- paths and loading */
 
@@ -446,10 +447,13 @@ int od_node_save(struct od_node *n, char *err, size_t errlen)
 
 void od_node_changed(struct od_node *n)
 {
-	if (n->dns)
-		od_dns_refresh(n);
 	if (n->prober)
 		od_prober_sync(n);
+	/* Checks first: the zone leaves out the addresses whose checks are down. */
+	if (n->checks)
+		od_svc_checks_sync(n);
+	if (n->dns)
+		od_dns_refresh(n);
 }
 
 /* ---- lookups */

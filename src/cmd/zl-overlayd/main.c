@@ -8,11 +8,11 @@
  * (the route for the overlay range comes with the prefix length), serves the control socket
  * DIR/run/zl-overlayd.sock, and then: on the leader, the join endpoint and the membership service; on
  * a worker, the membership connection to the leader; on every node, the services that follow the
- * state: the DNS server (127.0.0.1 and the overlay address, port 15353, unless --no-dns), health events
- * (--on-change hook), peer probes and, with --metrics, the Prometheus endpoint. A service that cannot
- * start (e.g. the DNS port in use) is a start-up error. Runs in the foreground and logs key=value lines
- * to stderr (LOG_LEVEL=debug|info|error|silent). SIGTERM/SIGINT: the interface (with its address and
- * routes) and the control socket are removed, the state stays. Exit status: 0 after a requested stop
+ * state: the DNS server (127.0.0.1 and the overlay address, port 15353, unless --no-dns), health
+ * events (--on-change hook), peer probes, service checks and, with --metrics, the Prometheus endpoint.
+ * A service that cannot start (e.g. the DNS port in use) is a start-up error. Runs in the foreground
+ * and logs key=value lines to stderr (LOG_LEVEL=debug|info|error|silent). SIGTERM/SIGINT: the
+ * interface (with its address and routes) and the control socket are removed, the state stays. Exit status: 0 after a requested stop
  * (signal, `shutdown` request, or the node left / was removed, in which case its state is deleted);
  * 1 on a start-up error or when the interface disappeared; 2 on bad usage. */
 #include <errno.h>
@@ -31,6 +31,7 @@
 #include "overlayd/node.h"
 #include "overlayd/options.h"
 #include "overlayd/prober.h"
+#include "overlayd/svc_check.h"
 
 #define ZL_OVERLAYD_VERSION "0.1.0"
 
@@ -97,7 +98,7 @@ static int open_services(struct od_node *n, char *err, size_t errlen)
 	/* The services that follow the state, closed in reverse order. Events come before the prober so
 	 * that its first verdicts already reach the ring and the hook. */
 	if ((rc = od_dns_open(n, err, errlen)) || (rc = od_events_open(n, err, errlen)) ||
-	    (rc = od_prober_open(n, err, errlen)))
+	    (rc = od_prober_open(n, err, errlen)) || (rc = od_svc_checks_open(n, err, errlen)))
 		return rc;
 	return od_metrics_open(n, err, errlen);
 }
@@ -105,6 +106,7 @@ static int open_services(struct od_node *n, char *err, size_t errlen)
 static void close_services(struct od_node *n)
 {
 	od_metrics_close(n);
+	od_svc_checks_close(n);
 	od_prober_close(n);
 	od_events_close(n);
 	od_dns_close(n);
