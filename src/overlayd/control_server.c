@@ -19,12 +19,14 @@
 #include "overlayd/log.h"
 #include "overlayd/membership.h"
 #include "overlayd/net.h"
+#include "overlayd/registry.h"
 
 enum {
 	READ_CHUNK = 16 << 10,
 	READS_PER_EVENT = 8,             /* then back to the loop: fairness with the data plane */
 	OUT_LIMIT = 64 << 20,            /* a client that does not read its answers is dropped */
 	WATCH_OUT_LIMIT = 1 << 20,       /* a watcher that does not read its events is dropped */
+	DNS_ERR_LEN = 512,               /* registry messages may quote a name of up to 253 bytes */
 	RUN_DIR_MODE = 0750,
 	SOCKET_MODE = 0660,
 	LOCK_WAIT_MS = 5000,
@@ -144,6 +146,7 @@ struct req_ctx {
 	struct ctl_conn *conn;
 	struct od_node *n;
 	const struct zl_frame_request *req;
+	bool later;              /* the handler returned NULL: the answer comes later (od_control_reply) */
 };
 
 typedef json_object *(*handler_fn)(struct req_ctx *rc);
@@ -154,7 +157,7 @@ struct handler {
 	const char *type;
 	handler_fn fn;
 	enum who who;
-	const char *args[3];     /* accepted arguments besides "type" (NULL-terminated) */
+	const char *args[6];     /* accepted arguments besides "type" (NULL-terminated) */
 };
 
 static void add_str(json_object *o, const char *k, const char *v)
@@ -417,7 +420,94 @@ static json_object *do_leave(struct req_ctx *rc)
 
 	if (od_member_client_leave(rc->n, rc->conn->serial, rc->req->id, e, sizeof(e)))
 		return err_resp(rc->req->id, "leave: %s", e);
+	rc->later = true;
 	return NULL;   /* answered when the leader confirms */
+}
+
+/* ---- service records (registry.h): anyone may change them; on a worker the leader does */
+
+static json_object *dns_error(struct req_ctx *rc, const char *e)
+{
+	return err_resp(rc->req->id, "%s: %s", rc->req->type, e);
+}
+
+/* msg (consumed) goes to the leader; its dns_result answers the client. */
+static json_object *dns_forward(struct req_ctx *rc, json_object *msg)
+{
+	char e[ZL_ERR_LEN];
+
+	if (!msg)
+		return NULL;
+	if (od_member_client_forward(rc->n, msg, rc->conn->serial, rc->req->id, e, sizeof(e)))
+		return dns_error(rc, e);
+	rc->later = true;
+	return NULL;
+}
+
+static json_object *do_dns_add(struct req_ctx *rc)
+{
+	struct zl_state_dns_record rec;
+	json_object *body, *resp, *msg;
+	char e[DNS_ERR_LEN];
+	bool created = false;
+
+	if (od_registry_parse_add(rc->n, rc->req->request, &rec, e, sizeof(e)))
+		return dns_error(rc, e);
+	if (!rc->n->st.config.is_leader) {
+		msg = json_object_new_object();
+		if (msg) {
+			add_str(msg, "type", "dns_add");
+			json_object_object_add(msg, "record", zl_state_dns_to_json(&rec));
+		}
+		return dns_forward(rc, msg);
+	}
+	if (od_registry_add(rc->n, &rec, &created, e, sizeof(e)))
+		return dns_error(rc, e);
+	resp = zl_frame_response_ok(rc->req->id, &body);
+	if (resp)
+		od_registry_added_fields(body, &rec, created);
+	return resp;
+}
+
+static json_object *do_dns_remove(struct req_ctx *rc)
+{
+	char name[ZL_DNS_NAME_SIZE], addr[ZL_ADDR_STRLEN], e[DNS_ERR_LEN];
+	json_object *body, *resp, *msg;
+	size_t removed = 0;
+
+	if (od_registry_parse_remove(rc->n, rc->req->request, name, addr, e, sizeof(e)))
+		return dns_error(rc, e);
+	if (!rc->n->st.config.is_leader) {
+		msg = json_object_new_object();
+		if (msg) {
+			add_str(msg, "type", "dns_remove");
+			add_str(msg, "name", name);
+			if (addr[0])
+				add_str(msg, "addr", addr);
+		}
+		return dns_forward(rc, msg);
+	}
+	if (od_registry_remove(rc->n, name, addr, &removed, e, sizeof(e)))
+		return dns_error(rc, e);
+	resp = zl_frame_response_ok(rc->req->id, &body);
+	if (resp)
+		od_registry_removed_fields(body, removed);
+	return resp;
+}
+
+/* This node's copy of the list (on a worker: the last one the leader pushed). */
+static json_object *do_dns_list(struct req_ctx *rc)
+{
+	json_object *body, *resp = zl_frame_response_ok(rc->req->id, &body), *records = od_registry_list_json(rc->n);
+
+	if (!resp || !records) {
+		json_object_put(resp);
+		json_object_put(records);
+		return NULL;
+	}
+	add_str(body, "zone", rc->n->opts.dns_zone);
+	json_object_object_add(body, "records", records);
+	return resp;
 }
 
 static json_object *do_shutdown(struct req_ctx *rc)
@@ -453,6 +543,9 @@ static const struct handler handlers[] = {
 	{ "remove_peer", do_remove_peer, LEADER_ONLY, { "node", NULL } },
 	{ "leave", do_leave, WORKER_ONLY, { NULL } },
 	{ "shutdown", do_shutdown, ANYONE, { NULL } },
+	{ "dns_add", do_dns_add, ANYONE, { "name", "addr", "srv", "ttl", "check", NULL } },
+	{ "dns_remove", do_dns_remove, ANYONE, { "name", "addr", NULL } },
+	{ "dns_list", do_dns_list, ANYONE, { NULL } },
 	{ "watch", do_watch, ANYONE, { NULL } },
 };
 
@@ -471,9 +564,11 @@ static const char *unknown_arg(const struct handler *h, json_object *request)
 	return NULL;
 }
 
-static json_object *dispatch(struct ctl_conn *c, const struct zl_frame_request *req)
+/* *later: the handler answers later (NULL returned on purpose). */
+static json_object *dispatch(struct ctl_conn *c, const struct zl_frame_request *req, bool *later)
 {
 	struct req_ctx rc = { .conn = c, .n = c->ctl->node, .req = req };
+	json_object *resp;
 	bool leader = rc.n->st.config.is_leader;
 	const char *bad;
 
@@ -488,10 +583,12 @@ static json_object *dispatch(struct ctl_conn *c, const struct zl_frame_request *
 			return err_resp(req->id, "%s: only a worker can do this (this node is the leader)", h->type);
 		if ((bad = unknown_arg(h, req->request)))
 			return err_resp(req->id, "%s: unknown argument '%s'", h->type, od_q(bad));
-		return h->fn(&rc);
+		resp = h->fn(&rc);
+		*later = rc.later;
+		return resp;
 	}
 	return err_resp(req->id, "unknown request type '%s' (known: status, peers, token_create, token_revoke, "
-				 "token_list, remove_peer, leave, shutdown, watch)", od_q(req->type));
+				 "token_list, remove_peer, leave, shutdown, watch, dns_add, dns_remove, dns_list)", od_q(req->type));
 }
 
 static void handle_frame(struct ctl_conn *c, json_object *frame)
@@ -499,14 +596,13 @@ static void handle_frame(struct ctl_conn *c, json_object *frame)
 	struct zl_frame_request req;
 	char e[ZL_ERR_LEN];
 	json_object *resp;
-	bool async;
+	bool async = false;
 
 	if (!zl_frame_request_parse(frame, &req, e, sizeof(e))) {
 		conn_send(c, zl_frame_response_err(req.has_id ? req.id : 0, e));
 		return;
 	}
-	async = strcmp(req.type, "leave") == 0;
-	resp = dispatch(c, &req);
+	resp = dispatch(c, &req, &async);
 	if (!resp && !async)
 		resp = zl_frame_response_err(req.id, "out of memory");
 	if (resp)

@@ -17,6 +17,7 @@
 #include "overlayd/log.h"
 #include "overlayd/member_check.h"
 #include "overlayd/net.h"
+#include "overlayd/registry.h"
 
 enum {
 	READ_CHUNK = 64 << 10,
@@ -31,6 +32,7 @@ enum {
 	 * first soon after the loss (a re-dial to a restarted leader usually wins), then periodically. */
 	CHECK_FIRST_MS = 1000, CHECK_INTERVAL_MS = 10000, CHECK_TIMEOUT_MS = 5000,
 	MAX_CONNS_SLACK = 64,            /* connections beyond the member count (replacements in flight) */
+	DNS_ERR_LEN = 512,               /* registry messages may quote a name of up to 253 bytes */
 };
 
 static json_object *message(const char *type)
@@ -173,7 +175,7 @@ static void mconn_finish(struct mem_conn *c, json_object *last, bool forget_peer
 
 static json_object *peers_message(struct od_node *n)
 {
-	json_object *o = message("peers"), *a = json_object_new_array();
+	json_object *o = message("peers"), *a = json_object_new_array(), *dns;
 	struct zl_state_peer self;
 
 	if (!o || !a) {
@@ -187,6 +189,13 @@ static json_object *peers_message(struct od_node *n)
 		json_object_array_add(a, od_node_peer_json(n, &n->st.peers[i], false));
 	json_object_object_add(o, "epoch", json_object_new_uint64(n->epoch));
 	json_object_object_add(o, "peers", a);
+	/* The service records travel with the members: one frame is the whole cluster-wide truth. */
+	dns = od_registry_list_json(n);
+	if (!dns || json_object_object_add(o, "dns", dns)) {
+		json_object_put(dns);
+		json_object_put(o);
+		return NULL;
+	}
 	return o;
 }
 
@@ -275,6 +284,81 @@ static void handle_leave(struct mem_conn *c)
 	od_member_server_push(n);
 }
 
+/* A worker's dns_add {record}: the record is checked as the state file checks it; the owner is the
+ * member that sent it, whatever the record says. */
+static int member_dns_add(struct mem_conn *c, json_object *msg, json_object *res, char *e, size_t elen)
+{
+	struct zl_state_dns_record rec;
+	char why[DNS_ERR_LEN - 64];
+	json_object *r;
+	bool created = false;
+	int rc;
+
+	if (!json_object_object_get_ex(msg, "record", &r) || !zl_state_dns_from_json(r, &rec, why, sizeof(why))) {
+		snprintf(e, elen, "record: %s", json_object_object_get_ex(msg, "record", &r) ? why : "missing");
+		return -EINVAL;
+	}
+	snprintf(rec.owner, sizeof(rec.owner), "%s", c->node_id);
+	rc = od_registry_add(c->ms->node, &rec, &created, e, elen);
+	if (!rc)
+		od_registry_added_fields(res, &rec, created);
+	return rc;
+}
+
+static const char *msg_str(json_object *msg, const char *key)
+{
+	json_object *v;
+
+	if (!json_object_object_get_ex(msg, key, &v) || !json_object_is_type(v, json_type_string))
+		return NULL;
+	return json_object_get_string(v);
+}
+
+/* A worker's dns_remove {name, addr?} (normalized by the worker). */
+static int member_dns_remove(struct mem_conn *c, json_object *msg, json_object *res, char *e, size_t elen)
+{
+	const char *name = msg_str(msg, "name"), *addr = msg_str(msg, "addr");
+	size_t removed = 0;
+	int rc;
+
+	if (!name) {
+		snprintf(e, elen, "missing argument 'name'");
+		return -EINVAL;
+	}
+	rc = od_registry_remove(c->ms->node, name, addr, &removed, e, elen);
+	if (!rc)
+		od_registry_removed_fields(res, removed);
+	return rc;
+}
+
+/* Carries out a forwarded registry change and answers {"type":"dns_result","ref":R,"ok":...}. The
+ * registry pushes the new list first, so the worker has it before it answers its client. */
+static void handle_dns(struct mem_conn *c, json_object *msg, bool add)
+{
+	json_object *ref, *res;
+	char e[DNS_ERR_LEN] = "";
+	int rc;
+
+	if (!json_object_object_get_ex(msg, "ref", &ref) || !json_object_is_type(ref, json_type_int)) {
+		od_info("member.bad_request", "node_id=%s type=%s reason=no_ref", od_q(c->node_id), add ? "dns_add" : "dns_remove");
+		return;
+	}
+	res = message("dns_result");
+	if (!res)
+		return;
+	json_object_object_add(res, "ref", json_object_get(ref));
+	rc = add ? member_dns_add(c, msg, res, e, sizeof(e)) : member_dns_remove(c, msg, res, e, sizeof(e));
+	json_object_object_add(res, "ok", json_object_new_boolean(rc == 0));
+	if (rc) {
+		json_object_object_add(res, "error", json_object_new_string(e));
+		od_info("dns.refused", "node_id=%s err=%s", od_q(c->node_id), od_q(e));
+	}
+	if (c->src.fd >= 0 && !c->closing)
+		mconn_send(c, res);
+	else
+		json_object_put(res);
+}
+
 /* Returns false when c was closed. */
 static bool handle_member_msg(struct mem_conn *c, json_object *msg)
 {
@@ -297,6 +381,10 @@ static bool handle_member_msg(struct mem_conn *c, json_object *msg)
 	}
 	if (strcmp(type, "leave") == 0) {
 		handle_leave(c);
+		return !c->closing && c->src.fd >= 0;
+	}
+	if (strcmp(type, "dns_add") == 0 || strcmp(type, "dns_remove") == 0) {
+		handle_dns(c, msg, type[4] == 'a');
 		return !c->closing && c->src.fd >= 0;
 	}
 	/* "ping" and types of later versions: nothing to do. */
@@ -501,6 +589,17 @@ void od_member_server_close(struct od_node *n)
 
 enum client_state { CLIENT_IDLE, CLIENT_CONNECTING, CLIENT_CONNECTED };
 
+/* A control request carried out by the leader (dns_add, dns_remove): answered when its dns_result
+ * comes back with the same ref. */
+struct forward {
+	struct od_member_client *mc;
+	bool used;
+	uint64_t ref;
+	uint64_t conn, req;              /* the control connection and request to answer */
+	char type[16];
+	struct od_timer timer;
+};
+
 struct od_member_client {
 	struct od_node *node;
 	struct wg_loop_source src;
@@ -522,6 +621,9 @@ struct od_member_client {
 	uint8_t check_in[OD_MCHECK_STATUS_LEN];
 	size_t check_have;
 	bool check_sent;
+
+	struct forward forwards[OD_MEMBER_MAX_FORWARDS];
+	uint64_t next_ref;
 };
 
 static void check_abort(struct od_member_client *mc);
@@ -529,10 +631,16 @@ static void check_schedule(struct od_member_client *mc, uint32_t delay_ms);
 
 static void client_dial(struct od_member_client *mc);
 static void leave_done(struct od_member_client *mc, const char *error);
+static void forwards_fail(struct od_member_client *mc, const char *why);
 
 static void client_disconnect(struct od_member_client *mc)
 {
 	struct od_node *n = mc->node;
+
+	/* What went out on this connection may or may not have been carried out: say so now rather
+	 * than let the clients wait for an answer that cannot come. */
+	forwards_fail(mc, "the connection to the leader was lost before it answered; the change may or may not "
+			  "have been made (check with dns list)");
 
 	if (mc->src.fd >= 0) {
 		int fd = mc->src.fd;
@@ -605,6 +713,92 @@ static bool is_self(const struct od_node *n, const struct zl_state_peer *p)
 	       memcmp(p->public_key, n->st.config.public_key, ZL_KEY_LEN) == 0;
 }
 
+/* ---- forwarded registry changes (worker side) */
+
+static void forward_answer(struct forward *f, json_object *resp)
+{
+	struct od_node *n = f->mc->node;
+
+	f->used = false;
+	od_timer_cancel(&n->timers, &f->timer);
+	od_control_reply(n, f->conn, resp);
+}
+
+/* "<type>: <text>", with control characters from the leader's text replaced (it reaches a terminal). */
+static void forward_error(struct forward *f, const char *text)
+{
+	char msg[DNS_ERR_LEN + 32];
+
+	snprintf(msg, sizeof(msg), "%s: %s", f->type, text);
+	for (char *p = msg; *p; p++) {
+		if ((unsigned char)*p < ' ' || *p == 0x7f)
+			*p = '?';
+	}
+	forward_answer(f, zl_frame_response_err(f->req, msg));
+}
+
+static void forwards_fail(struct od_member_client *mc, const char *why)
+{
+	for (size_t i = 0; i < OD_MEMBER_MAX_FORWARDS; i++) {
+		if (mc->forwards[i].used)
+			forward_error(&mc->forwards[i], why);
+	}
+}
+
+static void on_forward_timeout(struct od_timer *t)
+{
+	struct forward *f = wg_container_of(t, struct forward, timer);
+
+	forward_error(f, "the leader did not answer within 10 s; the change may or may not have been made "
+			 "(check with dns list)");
+}
+
+/* {"type":"dns_result","ref":R,"ok":true,...fields} or {...,"ok":false,"error":"..."}: the fields are
+ * the client's answer as the leader would have given it. */
+static void forward_result(struct od_member_client *mc, json_object *msg)
+{
+	json_object *ref, *ok, *body, *resp;
+	struct forward *f = NULL;
+	const char *error;
+
+	if (!json_object_object_get_ex(msg, "ref", &ref) || !json_object_is_type(ref, json_type_int))
+		return;
+	for (size_t i = 0; i < OD_MEMBER_MAX_FORWARDS && !f; i++) {
+		if (mc->forwards[i].used && mc->forwards[i].ref == (uint64_t)json_object_get_int64(ref))
+			f = &mc->forwards[i];
+	}
+	if (!f)
+		return;   /* answered already (timed out) */
+	if (!json_object_object_get_ex(msg, "ok", &ok) || !json_object_get_boolean(ok)) {
+		error = msg_str(msg, "error");
+		forward_error(f, error ? error : "refused by the leader (no reason given)");
+		return;
+	}
+	resp = zl_frame_response_ok(f->req, &body);
+	json_object_object_foreach(msg, key, val) {
+		if (resp && strcmp(key, "type") && strcmp(key, "ref") && strcmp(key, "ok"))
+			json_object_object_add(body, key, json_object_get(val));
+	}
+	forward_answer(f, resp);
+}
+
+/* The service records of a peers frame. A frame without "dns" (a leader that predates them) leaves
+ * the list as it is. */
+static void apply_dns(struct od_node *n, json_object *msg)
+{
+	char e[DNS_ERR_LEN];
+	json_object *dns;
+	int rc;
+
+	if (!json_object_object_get_ex(msg, "dns", &dns))
+		return;
+	rc = od_registry_apply(n, dns, e, sizeof(e));
+	if (rc < 0)
+		od_error("member.bad_dns", "err=%s", od_q(e));
+	else if (rc > 0)
+		od_info("member.dns_applied", "records=%zu", n->st.n_dns);
+}
+
 /* A complete list from the leader: this node must be in it (else it was removed), the rest become
  * the peer set, in the leader's order (the leader first). */
 static void apply_list(struct od_member_client *mc, json_object *msg)
@@ -648,6 +842,7 @@ static void apply_list(struct od_member_client *mc, json_object *msg)
 		od_error("member.bad_list", "err=%s", od_q(e));
 	else if (rc > 0)
 		od_info("member.list_applied", "peers=%zu", np);
+	apply_dns(n, msg);
 	mc->attempt = 0;
 }
 
@@ -658,6 +853,10 @@ static bool handle_leader_msg(struct od_member_client *mc, json_object *msg)
 
 	if (strcmp(type, "peers") == 0) {
 		apply_list(mc, msg);
+		return mc->state == CLIENT_CONNECTED;
+	}
+	if (strcmp(type, "dns_result") == 0) {
+		forward_result(mc, msg);
 		return mc->state == CLIENT_CONNECTED;
 	}
 	if (strcmp(type, "left") == 0 || strcmp(type, "removed") == 0) {
@@ -1000,6 +1199,10 @@ int od_member_client_open(struct od_node *n, char *err, size_t errlen)
 	od_timer_init(&mc->timer, on_client_timer);
 	od_timer_init(&mc->leave_timer, on_leave_timeout);
 	od_timer_init(&mc->check_timer, on_check_timer);
+	for (size_t i = 0; i < OD_MEMBER_MAX_FORWARDS; i++) {
+		mc->forwards[i].mc = mc;
+		od_timer_init(&mc->forwards[i].timer, on_forward_timeout);
+	}
 	n->client = mc;
 	/* A node removed while its daemon was down learns it only from the check. */
 	check_schedule(mc, CHECK_FIRST_MS);
@@ -1014,6 +1217,7 @@ void od_member_client_close(struct od_node *n)
 	if (!mc)
 		return;
 	leave_done(mc, "leave: the daemon is stopping");
+	forwards_fail(mc, "the daemon is stopping");
 	od_timer_cancel(&n->timers, &mc->timer);
 	od_timer_cancel(&n->timers, &mc->leave_timer);
 	od_timer_cancel(&n->timers, &mc->check_timer);
@@ -1050,5 +1254,35 @@ int od_member_client_leave(struct od_node *n, uint64_t conn_serial, uint64_t req
 	 * (client_connected), within the same 10 s. */
 	if (mc->state == CLIENT_CONNECTED)
 		client_send(mc, message("leave"));
+	return 0;
+}
+
+int od_member_client_forward(struct od_node *n, json_object *msg, uint64_t conn_serial, uint64_t request_id,
+			     char *err, size_t errlen)
+{
+	struct od_member_client *mc = n->client;
+	struct forward *f = NULL;
+	const char *type = msg_type(msg);
+
+	for (size_t i = 0; mc && i < OD_MEMBER_MAX_FORWARDS && !f; i++) {
+		if (!mc->forwards[i].used)
+			f = &mc->forwards[i];
+	}
+	if (!mc || mc->state != CLIENT_CONNECTED || !f) {
+		json_object_put(msg);
+		snprintf(err, errlen, !mc ? "not a worker"
+				   : mc->state != CLIENT_CONNECTED ? "leader not reachable (no membership connection); try again"
+								   : "too many changes waiting for the leader; try again");
+		return !mc || mc->state != CLIENT_CONNECTED ? -ENOTCONN : -EBUSY;
+	}
+	f->used = true;
+	f->ref = ++mc->next_ref;
+	f->conn = conn_serial;
+	f->req = request_id;
+	snprintf(f->type, sizeof(f->type), "%s", type);
+	json_object_object_add(msg, "ref", json_object_new_uint64(f->ref));
+	od_timer_arm(&n->timers, &f->timer, OD_MEMBER_FORWARD_TIMEOUT_MS);
+	/* A send that fails drops the connection, which answers this request too (forwards_fail). */
+	client_send(mc, msg);
 	return 0;
 }
