@@ -18,7 +18,11 @@ const struct cli_option_info cli_options[CLI_OPT_COUNT] = {
 	[CLI_OPT_HOSTNAME] = { "hostname", 0, "NAME", "this node's DNS name, one label (default: the host name)" },
 	[CLI_OPT_INTERFACE] = { "interface", 0, "NAME", "overlay interface name (default zl-overlay0)" },
 	[CLI_OPT_TOKEN] = { "token", 0, "TOKEN", "join token printed by the leader" },
-	[CLI_OPT_TTL] = { "ttl", 0, "DURATION", "token lifetime: 90s, 30m, 24h, 7d or seconds (default 24h)" },
+	[CLI_OPT_TTL] = { "ttl", 0, "DURATION", "90s, 30m, 24h, 7d or seconds: token lifetime (default 24h), DNS TTL (default 30s)" },
+	[CLI_OPT_SRV] = { "srv", 0, NULL, "an SRV record: NAME PRIORITY WEIGHT PORT TARGET (NAME is _service._proto.name)" },
+	[CLI_OPT_CHECK] = { "check", 0, "CHECK", "health check of the address: tcp:PORT or http:PORT[/PATH] (2xx expected)" },
+	[CLI_OPT_CHECK_INTERVAL] = { "check-interval", 0, "SECS", "time between checks, 1s to 1h (default 5s)" },
+	[CLI_OPT_CHECK_THRESHOLD] = { "check-threshold", 0, "N", "failures in a row before the address leaves DNS, 1 to 100 (default 2)" },
 };
 
 static int fail(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));

@@ -30,6 +30,10 @@ enum cli_opt {
 	CLI_OPT_INTERFACE,
 	CLI_OPT_TOKEN,
 	CLI_OPT_TTL,
+	CLI_OPT_SRV,
+	CLI_OPT_CHECK,
+	CLI_OPT_CHECK_INTERVAL,
+	CLI_OPT_CHECK_THRESHOLD,
 	CLI_OPT_COUNT,
 };
 
@@ -49,7 +53,7 @@ extern const struct cli_option_info cli_options[CLI_OPT_COUNT];
 struct cli_ctx;
 typedef int (*cli_handler_fn)(struct cli_ctx *ctx);
 
-enum { CLI_MAX_ARGS = 4, CLI_MAX_DEPTH = 3 };
+enum { CLI_MAX_ARGS = 5, CLI_MAX_DEPTH = 3 };
 
 struct cli_command {
 	const char *name;

@@ -2,7 +2,7 @@
  *
  * Layout (wireguard-tools style): commands.c holds the table mapping command names to handlers and
  * cli_main(); each subcommand lives in its own file (init_leader.c, join.c, status.c, token.c,
- * remove_peer.c, leave.c); args.c parses, control.c talks to zl-overlayd over its control socket
+ * remove_peer.c, leave.c, dns.c); args.c parses, control.c talks to zl-overlayd over its control socket
  * (docs/control-api.md), output.c prints tables and JSON, node.c handles this node's files (paths, lock,
  * keys, host name) and net.c the underlay (TCP with deadlines, the host's addresses).
  *
@@ -85,4 +85,12 @@ int cli_cmd_token_list(struct cli_ctx *ctx);
 int cli_cmd_remove_peer(struct cli_ctx *ctx);
 int cli_cmd_leave(struct cli_ctx *ctx);
 int cli_cmd_watch(struct cli_ctx *ctx);
+int cli_cmd_dns_add(struct cli_ctx *ctx);
+int cli_cmd_dns_remove(struct cli_ctx *ctx);
+int cli_cmd_dns_list(struct cli_ctx *ctx);
+
+/* dns add's request from its arguments ({name, addr | srv, ttl?, check?}; dns.c), without I/O:
+ * CLI_EXIT_OK with *out (a new object), or CLI_EXIT_USAGE with the message in msg. */
+struct json_object;
+int cli_dns_add_request(const struct cli_args *a, struct json_object **out, char *msg, size_t msglen);
 #endif

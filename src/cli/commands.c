@@ -28,6 +28,34 @@ static const struct cli_command token_commands[] = {
 	{ 0 },
 };
 
+static const struct cli_command dns_commands[] = {
+	{ .name = "add",
+	  .summary = "Register a name for DNS on every node: an address (A/AAAA) or an SRV record.",
+	  .usage = "NAME IP [--ttl DURATION] [--check tcp:PORT|http:PORT/PATH] [--check-interval SECS]\n"
+		   "       [--check-threshold N]\n"
+		   "       zl-overlay dns add NAME --srv PRIORITY WEIGHT PORT TARGET [--ttl DURATION]",
+	  .details = "NAME is relative to the zone (web, or web.overlay.local). Several addresses may share a name;\n"
+		     "adding one again updates its TTL and check. An address with a failing check leaves DNS until\n"
+		     "it passes again. SRV names are _service._proto.name; TARGET is a name in the zone, or an\n"
+		     "absolute name ending in '.'. Works on any node (a worker asks the leader).\n",
+	  .run = cli_cmd_dns_add,
+	  .options = O(TTL) | O(SRV) | O(CHECK) | O(CHECK_INTERVAL) | O(CHECK_THRESHOLD),
+	  .min_args = 1,
+	  .max_args = 5 },
+	{ .name = "remove",
+	  .summary = "Remove a name's records everywhere, or only one of its addresses.",
+	  .usage = "NAME [IP]",
+	  .run = cli_cmd_dns_remove,
+	  .min_args = 1,
+	  .max_args = 2 },
+	{ .name = "list",
+	  .summary = "List the registered names (this node's copy of the cluster's list).",
+	  .usage = "[--json]",
+	  .run = cli_cmd_dns_list,
+	  .options = O(JSON) },
+	{ 0 },
+};
+
 static const struct cli_command commands[] = {
 	{ .name = "init-leader",
 	  .summary = "Initialize this node as the leader of a new overlay and print a join token.",
@@ -77,6 +105,10 @@ static const struct cli_command commands[] = {
 	  .summary = "Take this node out of the overlay (worker).",
 	  .usage = "",
 	  .run = cli_cmd_leave },
+	{ .name = "dns",
+	  .summary = "Names registered for DNS, cluster-wide: add, remove, list.",
+	  .usage = "add|remove|list ...",
+	  .subcommands = dns_commands },
 	{ 0 },
 };
 

@@ -3,6 +3,7 @@
  * normalization, and the whole program (cli_main) on bad input: exit status 2 or 1 and a message naming
  * the problem, with nothing written. */
 #include <errno.h>
+#include <json-c/json.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -62,6 +63,15 @@ static void test_parse_ok(void)
 		{ "remove-peer --help", "remove-peer", CLI_OPT_HELP, "", 0 },
 		{ "token -h", "token", CLI_OPT_HELP, "", 0 },
 		{ "--help", "", CLI_OPT_HELP, "", 0 },
+		{ "dns add web 10.0.0.5", "dns add", CLI_OPT_TTL, NULL, 2 },
+		{ "dns add web 10.0.0.5 --ttl 60", "dns add", CLI_OPT_TTL, "60", 2 },
+		{ "dns add --srv _h._tcp.web 1 2 80 web", "dns add", CLI_OPT_SRV, "", 5 },
+		{ "dns add web 10.0.0.5 --check http:80/x", "dns add", CLI_OPT_CHECK, "http:80/x", 2 },
+		{ "dns add web ::1 --check tcp:1 --check-interval 9", "dns add", CLI_OPT_CHECK_INTERVAL, "9", 2 },
+		{ "dns add web ::1 --check tcp:1 --check-threshold 3", "dns add", CLI_OPT_CHECK_THRESHOLD, "3", 2 },
+		{ "dns remove web", "dns remove", CLI_OPT_JSON, NULL, 1 },
+		{ "dns remove web 10.0.0.5", "dns remove", CLI_OPT_JSON, NULL, 2 },
+		{ "dns list --json", "dns list", CLI_OPT_JSON, "", 0 },
 	};
 
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
@@ -114,6 +124,17 @@ static void test_parse_errors(void)
 		{ "token create --json", "option --json is not valid for 'token create'" },
 		{ "--json", "option --json needs a command" },
 		{ "leave --data-dir a --data-dir b", "option --data-dir given twice" },
+		{ "dns", "missing dns command" },
+		{ "dns register web", "unknown dns command 'register'" },
+		{ "dns add", "missing argument" },
+		{ "dns add a b c d e f", "unexpected argument 'f'" },
+		{ "dns remove", "missing argument" },
+		{ "dns remove a b c", "unexpected argument 'c'" },
+		{ "dns list x", "unexpected argument 'x'" },
+		{ "dns list --ttl 5", "option --ttl is not valid for 'dns list'" },
+		{ "dns remove web --check tcp:1", "option --check is not valid for 'dns remove'" },
+		{ "status --srv", "option --srv is not valid for 'status'" },
+		{ "dns add web 1.2.3.4 --check", "option --check needs a value (CHECK)" },
 	};
 
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
@@ -173,6 +194,124 @@ static void test_endpoint_normalize(void)
 		CHECK(ok == (cases[i].out != NULL));
 		if (cases[i].out)
 			CHECK(!strcmp(out, cases[i].out));
+	}
+}
+
+/* dns add: the request built from the arguments, field by field, and every bad argument named. */
+static const char *str_at(json_object *o, const char *a, const char *b)
+{
+	json_object *v;
+
+	if (!json_object_object_get_ex(o, a, &v) || (b && !json_object_object_get_ex(v, b, &v)))
+		return NULL;
+	return json_object_get_string(v);
+}
+
+static int64_t int_at(json_object *o, const char *a, const char *b)
+{
+	json_object *v;
+
+	if (!json_object_object_get_ex(o, a, &v) || (b && !json_object_object_get_ex(v, b, &v)))
+		return -1;
+	return json_object_get_int64(v);
+}
+
+static json_object *dns_request(const char *line, char *msg, size_t msglen, int *rc)
+{
+	struct cli_args a;
+	json_object *req = NULL;
+	char err[256];
+
+	*rc = -1;
+	if (parse(line, &a, err, sizeof(err)) != 0) {
+		fprintf(stderr, "  '%s' does not parse: %s\n", line, err);
+		return NULL;
+	}
+	*rc = cli_dns_add_request(&a, &req, msg, msglen);
+	return req;
+}
+
+static void test_dns_add_request(void)
+{
+	char msg[256];
+	json_object *r, *v;
+	int rc;
+
+	r = dns_request("dns add Web.Overlay.Local 10.0.0.5", msg, sizeof(msg), &rc);
+	CHECK(rc == CLI_EXIT_OK && r);
+	CHECK(!strcmp(str_at(r, "name", NULL), "Web.Overlay.Local") && !strcmp(str_at(r, "addr", NULL), "10.0.0.5"));
+	CHECK(!json_object_object_get_ex(r, "ttl", &v) && !json_object_object_get_ex(r, "check", &v) &&
+	      !json_object_object_get_ex(r, "srv", &v));
+	json_object_put(r);
+	r = dns_request("dns add web fd00::5 --ttl 5m --check http:8080/health/x --check-interval 1m --check-threshold 4",
+			msg, sizeof(msg), &rc);
+	CHECK(rc == CLI_EXIT_OK && r);
+	CHECK(int_at(r, "ttl", NULL) == 300 && !strcmp(str_at(r, "check", "kind"), "http") &&
+	      int_at(r, "check", "port") == 8080 && !strcmp(str_at(r, "check", "path"), "/health/x") &&
+	      int_at(r, "check", "interval_s") == 60 && int_at(r, "check", "threshold") == 4);
+	json_object_put(r);
+	r = dns_request("dns add web 10.0.0.5 --ttl 0 --check tcp:22", msg, sizeof(msg), &rc);
+	CHECK(rc == CLI_EXIT_OK && r && int_at(r, "ttl", NULL) == 0 && !strcmp(str_at(r, "check", "kind"), "tcp") &&
+	      int_at(r, "check", "port") == 22 && !str_at(r, "check", "path") && int_at(r, "check", "interval_s") == -1);
+	json_object_put(r);
+	r = dns_request("dns add --srv _http._tcp.web 10 0 443 web.example. --ttl 1d", msg, sizeof(msg), &rc);
+	CHECK(rc == CLI_EXIT_OK && r);
+	CHECK(!strcmp(str_at(r, "name", NULL), "_http._tcp.web") && int_at(r, "srv", "priority") == 10 &&
+	      int_at(r, "srv", "weight") == 0 && int_at(r, "srv", "port") == 443 &&
+	      !strcmp(str_at(r, "srv", "target"), "web.example.") && int_at(r, "ttl", NULL) == 86400 &&
+	      !str_at(r, "addr", NULL));
+	json_object_put(r);
+}
+
+static void test_dns_add_request_errors(void)
+{
+	static const struct {
+		const char *line, *msg;
+	} cases[] = {
+		{ "dns add web", "expected NAME IP" },
+		{ "dns add web 10.0.0.5 10.0.0.6", "expected NAME IP" },
+		{ "dns add web 10.0.0.256", "'10.0.0.256' is not an IPv4 or IPv6 address" },
+		{ "dns add web host.example", "'host.example' is not an IPv4 or IPv6 address" },
+		{ "dns add web 10.0.0.5 --ttl 86401", "--ttl '86401'" },
+		{ "dns add web 10.0.0.5 --ttl 2d", "--ttl '2d'" },
+		{ "dns add web 10.0.0.5 --ttl -1", "--ttl '-1'" },
+		{ "dns add web 10.0.0.5 --ttl 5x", "--ttl '5x'" },
+		{ "dns add web 10.0.0.5 --check udp:53", "--check 'udp:53': expected tcp:PORT or http:PORT/PATH" },
+		{ "dns add web 10.0.0.5 --check tcp", "--check 'tcp': expected" },
+		{ "dns add web 10.0.0.5 --check tcp:0", "--check 'tcp:0': the port must be 1 to 65535" },
+		{ "dns add web 10.0.0.5 --check tcp:80/x", "--check 'tcp:80/x': the port must be" },
+		{ "dns add web 10.0.0.5 --check http:/x", "--check 'http:/x': the port must be" },
+		{ "dns add web 10.0.0.5 --check http:123456789/x", "the port must be 1 to 65535" },
+		{ "dns add web 10.0.0.5 --check-interval 5", "--check-interval needs --check" },
+		{ "dns add web 10.0.0.5 --check-threshold 5", "--check-threshold needs --check" },
+		{ "dns add web 10.0.0.5 --check tcp:1 --check-interval 0", "--check-interval '0'" },
+		{ "dns add web 10.0.0.5 --check tcp:1 --check-interval 2h", "--check-interval '2h'" },
+		{ "dns add web 10.0.0.5 --check tcp:1 --check-threshold 0", "--check-threshold '0': expected 1 to 100" },
+		{ "dns add web 10.0.0.5 --check tcp:1 --check-threshold 101", "--check-threshold '101'" },
+		{ "dns add --srv _h._tcp.web 1 2 80", "--srv takes NAME PRIORITY WEIGHT PORT TARGET (got 4 arguments)" },
+		{ "dns add --srv web 1 2 80 x", "'web': an SRV name must be _service._proto.name" },
+		{ "dns add --srv _h.tcp.web 1 2 80 x", "an SRV name must be _service._proto.name" },
+		{ "dns add --srv _h._tcp 1 2 80 x", "an SRV name must be _service._proto.name" },
+		{ "dns add --srv _h._tcp.web 65536 2 80 x", "PRIORITY '65536': expected 0 to 65535" },
+		{ "dns add --srv _h._tcp.web 1 -2 80 x", "unknown option '-2'" },
+		{ "dns add --srv _h._tcp.web 1 x 80 x", "WEIGHT 'x': expected 0 to 65535" },
+		{ "dns add --srv _h._tcp.web 1 2 0 x", "PORT '0': expected 1 to 65535" },
+		{ "dns add --srv _h._tcp.web 1 2 80 x --check tcp:1", "--check is only for address records" },
+	};
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct cli_args a;
+		char msg[256] = "", err[256] = "";
+		json_object *req = (json_object *)&a;   /* must come back NULL */
+		int r = parse(cases[i].line, &a, err, sizeof(err)), rc = -1;
+		const char *got = r ? err : msg;
+
+		if (r == 0)
+			rc = cli_dns_add_request(&a, &req, msg, sizeof(msg));
+		if (!strstr(got, cases[i].msg) || (r == 0 && (rc != CLI_EXIT_USAGE || req)))
+			fprintf(stderr, "  case '%s': parse %d rc %d '%s'\n", cases[i].line, r, rc, got);
+		CHECK(strstr(got, cases[i].msg) != NULL);
+		CHECK(r != 0 || (rc == CLI_EXIT_USAGE && req == NULL));
 	}
 }
 
@@ -257,6 +396,13 @@ static void test_main_bad_input(void)
 		{ "leave", 1, "zl-overlayd is not running (no " },
 		{ "remove-peer node-0-5", 1, "zl-overlayd is not running (no " },
 		{ "token list", 1, "not initialized: no " },
+		{ "dns add web 10.0.0.300", 2, "'10.0.0.300' is not an IPv4 or IPv6 address" },
+		{ "dns add web 10.0.0.3 --check ftp:21", 2, "--check 'ftp:21'" },
+		{ "dns add we\tb 10.0.0.3", 2, "is not a DNS name" },
+		{ "dns remove web 1.2.3", 2, "'1.2.3' is not an IPv4 or IPv6 address" },
+		{ "dns add web 10.0.0.3", 1, "zl-overlayd is not running (no " },
+		{ "dns remove web", 1, "zl-overlayd is not running (no " },
+		{ "dns list --json", 1, "zl-overlayd is not running (no " },
 	};
 
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
@@ -282,6 +428,13 @@ static void test_main_help_and_version(void)
 	r = run("token --help");
 	CHECK(r.rc == 0 && strstr(r.out, "create") && strstr(r.out, "revoke") && strstr(r.out, "list"));
 	run_free(&r);
+	r = run("dns add --help");
+	CHECK(r.rc == 0 && strstr(r.out, "Usage: zl-overlay dns add NAME IP") && strstr(r.out, "--srv PRIORITY WEIGHT PORT TARGET") &&
+	      strstr(r.out, "--check-threshold N"));
+	run_free(&r);
+	r = run("dns --help");
+	CHECK(r.rc == 0 && strstr(r.out, "add") && strstr(r.out, "remove") && strstr(r.out, "list"));
+	run_free(&r);
 	r = run("--version");
 	CHECK(r.rc == 0 && !strncmp(r.out, "zl-overlay ", 11));
 	run_free(&r);
@@ -306,6 +459,8 @@ int main(void)
 	TEST_RUN(test_parse_errors);
 	TEST_RUN(test_values);
 	TEST_RUN(test_endpoint_normalize);
+	TEST_RUN(test_dns_add_request);
+	TEST_RUN(test_dns_add_request_errors);
 	TEST_RUN(test_main_bad_input);
 	TEST_RUN(test_main_help_and_version);
 	cleanup();
