@@ -144,21 +144,15 @@ static void reason_text(const struct od_prober *p, const struct tracked *t, bool
 		snprintf(out, len, "handshake %llds old (limit %us)", (long long)age, p->handshake_timeout_s);
 }
 
-/* Hands the event to events.c (watchers and the hook). */
-static void emit_event(struct od_node *n, const struct od_event *ev)
-{
-	(void)n;
-	(void)ev;   /* od_events_emit(n, ev) once events.c is in the tree */
-}
-
-/* The one place a verdict leaves this module: a log line, and an event for watchers and the hook. */
+/* The one place a verdict leaves this module: an event (events.c logs it as peer.up / peer.down at
+ * info, tells watchers and runs the hook), with the probe figures in a debug line beside it. */
 static void announce(struct od_prober *p, const struct tracked *t, bool healthy, const char *reason)
 {
 	struct od_event ev;
 
-	od_info(healthy ? "peer.up" : "peer.down", "node_id=%s overlay_ip=%s hostname=%s reason=%s rtt_ms=%.3f loss=%.3f",
-		od_q(t->node_id), t->overlay_ip, od_q(t->hostname), od_q(reason), t->h.have_rtt ? t->h.srtt_ms : 0.0,
-		zl_health_loss(&t->h));
+	od_debug("probe.verdict", "node_id=%s healthy=%s state=%s rtt_ms=%.3f loss=%.3f misses=%u",
+		 od_q(t->node_id), healthy ? "true" : "false", zl_health_state_name(t->h.state),
+		 t->h.have_rtt ? t->h.srtt_ms : 0.0, zl_health_loss(&t->h), t->h.consecutive_misses);
 	memset(&ev, 0, sizeof(ev));
 	ev.kind = OD_EVENT_PEER;
 	ev.up = healthy;
@@ -166,7 +160,7 @@ static void announce(struct od_prober *p, const struct tracked *t, bool healthy,
 	snprintf(ev.address, sizeof(ev.address), "%s", t->overlay_ip);
 	snprintf(ev.hostname, sizeof(ev.hostname), "%s", t->hostname);
 	snprintf(ev.reason, sizeof(ev.reason), "%s", reason);
-	emit_event(p->node, &ev);
+	od_events_emit(p->node, &ev);
 }
 
 /* Announces the member's health when it differs from the last announcement, or is the first verdict. */
