@@ -70,7 +70,6 @@ struct tcp_conn {
 
 /* A query relayed to the forwarder, waiting for its answer. */
 struct fwd_pending {
-	bool used;
 	uint16_t up_id, client_id, flags;
 	uint64_t deadline_ms;
 	struct fwd_pending *prev, *next;  /* in send order = deadline order */
@@ -246,7 +245,6 @@ static void fwd_unlink(struct od_dns_server *s, struct fwd_pending *p)
 	else
 		s->fwd_tail = p->prev;
 	s->by_id[p->up_id] = 0;
-	p->used = false;
 	s->free_pending[s->n_free_pending++] = (uint16_t)(p - s->pending);
 }
 
@@ -327,43 +325,38 @@ static uint16_t fresh_id(const struct od_dns_server *s)
 	return id;
 }
 
-/* Relays query (parsed as q) to the forwarder. Returns 0 when it went (the answer comes later), or the
- * length of a SERVFAIL written into out (table full, send failed). */
-static size_t fwd_query(struct od_dns_server *s, const uint8_t *query, size_t qlen, const struct dns_query *q,
-			const struct origin *o, uint8_t *out)
+/* Records who asked and what: the client's id, flags and question (for a SERVFAIL, and to check the
+ * upstream's echo), and where the answer goes. */
+static void pending_fill(struct od_dns_server *s, struct fwd_pending *p, const uint8_t *query, size_t qlen,
+			 const struct dns_query *q, const struct origin *o)
 {
-	struct fwd_pending *p;
-	struct fwd_pending local;
-	size_t qsize = DNS_HEADER_LEN + q->qname.len + 4u;
+	size_t question_len = q->qname.len + 4u;
 
-	if (!s->n_free_pending || qsize > qlen) {
-		p = &local;
-	} else {
-		p = &s->pending[s->free_pending[--s->n_free_pending]];
-	}
 	memset(p, 0, offsetof(struct fwd_pending, question));
 	p->client_id = q->id;
 	p->flags = q->flags;
-	/* dns_query_parse refuses compression in the question: it is the bytes right after the header. */
-	p->question_len = (uint16_t)(qsize <= qlen ? qsize - DNS_HEADER_LEN : 0);
-	memcpy(p->question, query + DNS_HEADER_LEN, p->question_len);
-	if (p == &local)
-		return write_bare(p, DNS_RCODE_SERVFAIL, false, out);
-
-	p->used = true;
-	p->up_id = fresh_id(s);
-	p->deadline_ms = s->now_ms + OD_DNS_FORWARD_TIMEOUT_MS;
+	/* dns_query_parse refuses compression in the question: it is the bytes right after the header
+	 * (the clamp only guards against a parser that let a short message through). */
+	if (question_len > qlen - DNS_HEADER_LEN)
+		question_len = qlen - DNS_HEADER_LEN;
+	p->question_len = (uint16_t)question_len;
+	memcpy(p->question, query + DNS_HEADER_LEN, question_len);
 	p->tcp = o->tcp;
 	if (o->tcp) {
 		p->conn = (uint16_t)(o->conn - s->conns);
 		p->conn_gen = o->conn->gen;
-	} else {
-		p->listen = (uint16_t)o->listen;
-		memcpy(&p->client, o->addr, o->addr_len);
-		p->client_len = o->addr_len;
-		p->client_limit = q->has_edns && q->edns_udp_size > DNS_UDP_PLAIN_MAX ? q->edns_udp_size
-										   : DNS_UDP_PLAIN_MAX;
+		return;
 	}
+	p->listen = (uint16_t)o->listen;
+	memcpy(&p->client, o->addr, o->addr_len);
+	p->client_len = o->addr_len;
+	p->client_limit = q->has_edns && q->edns_udp_size > DNS_UDP_PLAIN_MAX ? q->edns_udp_size : DNS_UDP_PLAIN_MAX;
+}
+
+static void pending_queue(struct od_dns_server *s, struct fwd_pending *p)
+{
+	p->up_id = fresh_id(s);
+	p->deadline_ms = s->now_ms + OD_DNS_FORWARD_TIMEOUT_MS;
 	s->by_id[p->up_id] = (uint16_t)(p - s->pending + 1);
 	p->prev = s->fwd_tail;
 	if (s->fwd_tail)
@@ -371,12 +364,26 @@ static size_t fwd_query(struct od_dns_server *s, const uint8_t *query, size_t ql
 	else
 		s->fwd_head = p;
 	s->fwd_tail = p;
+}
 
+/* Relays query (parsed as q) to the forwarder. Returns 0 when it went (the answer comes later), or the
+ * length of a SERVFAIL written into out (table full, send failed). */
+static size_t fwd_query(struct od_dns_server *s, const uint8_t *query, size_t qlen, const struct dns_query *q,
+			const struct origin *o, uint8_t *out)
+{
+	struct fwd_pending local, *p = &local;
+	size_t n;
+
+	if (s->n_free_pending)
+		p = &s->pending[s->free_pending[--s->n_free_pending]];
+	pending_fill(s, p, query, qlen, q, o);
+	if (p == &local)
+		return write_bare(p, DNS_RCODE_SERVFAIL, false, out);   /* too many in flight */
+	pending_queue(s, p);
 	memcpy(s->fwd_buf, query, qlen);
 	put16(s->fwd_buf, p->up_id);
 	if (send(s->fwd_fd, s->fwd_buf, qlen, MSG_DONTWAIT) != (ssize_t)qlen) {
-		size_t n = write_bare(p, DNS_RCODE_SERVFAIL, false, out);
-
+		n = write_bare(p, DNS_RCODE_SERVFAIL, false, out);
 		fwd_unlink(s, p);
 		return n;
 	}

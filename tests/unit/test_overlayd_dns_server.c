@@ -2,8 +2,8 @@
  * count, addresses, rotation), a zone replaced while running, TCP with pipelined queries in one write
  * and split byte by byte, a stalled TCP client that does not block others and is closed when idle,
  * eviction at the connection limit, forwarding to a fake upstream in this process (id restored, answers
- * from elsewhere or with another id ignored, timeout -> SERVFAIL), garbage counted as dropped, and the
- * forwarder option's parser. Takes about 15 s (the idle and forward timeouts are real). */
+ * from elsewhere, with another id or question, or late ignored; a full pending table and the timeout ->
+ * SERVFAIL), garbage counted as dropped, and the forwarder option's parser. Takes about 15 s (the idle and forward timeouts are real). */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
@@ -728,6 +728,47 @@ static size_t upstream_answer(const uint8_t *q, size_t qlen, uint16_t id, const 
 	return o + 4;
 }
 
+/* Sends OD_DNS_FORWARD_PENDING_MAX + 1 queries for names outside the zone (ids 1..) that the upstream
+ * never answers; true when the last is refused with SERVFAIL at once and every other one gets SERVFAIL
+ * after the timeout, each id exactly once. The first forwarded query is kept in fq / *fqlen / *from. */
+static bool fill_pending(int fd, uint16_t port, struct upstream *up, uint8_t *fq, size_t *fqlen,
+			 struct sockaddr_in *from)
+{
+	enum { N = OD_DNS_FORWARD_PENDING_MAX + 1 };
+	static bool seen[N + 1];
+	uint8_t q[512], a[512];
+	struct reply r;
+	size_t n, got = 0;
+	int size = 4 << 20;
+	bool ok = true;
+
+	/* A burst of 1024 answers at the timeout: room for all of them (root may exceed rmem_max). */
+	if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &size, sizeof(size)))
+		setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, sizeof(size));
+	memset(seen, 0, sizeof(seen));
+	for (unsigned id = 1; id <= N; id++) {
+		char name[64];
+
+		snprintf(name, sizeof(name), "slow-%u.example.com.", id);
+		n = make_query((uint16_t)id, name, DNS_T_AAAA, 0, q);
+		udp_send(fd, port, q, n);
+		if (id == 1)
+			*fqlen = upstream_recv(up, fq, from, WAIT_MS);
+	}
+	/* The one beyond the table first (the others are still waiting for the upstream). */
+	n = udp_recv(fd, a, sizeof(a), WAIT_MS);
+	ok &= n && parse_reply(a, n, &r) && r.id == N && rcode(&r) == DNS_RCODE_SERVFAIL && r.qd == 1;
+	seen[N] = true;
+	while (got < N - 1 && (n = udp_recv(fd, a, sizeof(a), OD_DNS_FORWARD_TIMEOUT_MS + 3000))) {
+		ok &= parse_reply(a, n, &r) && r.id >= 1 && r.id < N && !seen[r.id];
+		ok &= rcode(&r) == DNS_RCODE_SERVFAIL && r.qd == 1 && r.an == 0;
+		if (r.id < N)
+			seen[r.id] = true;
+		got++;
+	}
+	return ok && got == N - 1 && *fqlen > 0;
+}
+
 static void test_forward(void)
 {
 	static const uint8_t REAL[4] = { 192, 0, 2, 80 }, FAKE[4] = { 192, 0, 2, 66 };
@@ -794,15 +835,10 @@ static void test_forward(void)
 	CHECK(tcp_read_reply(tcp, &r) && r.id == 0x2222 && has_a(&r, REAL));
 	close(tcp);
 
-	/* No answer: SERVFAIL after the timeout, with the client's id. */
-	n = make_query(0x3333, "slow.example.com.", DNS_T_AAAA, 0, q);
-	udp_send(fd, port, q, n);
-	fn = upstream_recv(&up, fq, &from, WAIT_MS);
-	CHECK(fn == n);
-	n = udp_recv(fd, a, sizeof(a), OD_DNS_FORWARD_TIMEOUT_MS + 3000);
-	CHECK(n && parse_reply(a, n, &r));
-	CHECK(r.id == 0x3333 && rcode(&r) == DNS_RCODE_SERVFAIL && r.qd == 1 && r.an == 0);
-	/* Its late answer is ignored. */
+	/* No answers at all, and one query more than the pending table holds: that one gets SERVFAIL at
+	 * once, every other one SERVFAIL after the timeout; each with its client's id, exactly once. */
+	CHECK(fill_pending(fd, port, &up, fq, &fn, &from));
+	/* The first one's late answer is ignored. */
 	n = upstream_answer(fq, fn, rd16(fq), REAL, a);
 	CHECK(sendto(up.fd, a, n, 0, (struct sockaddr *)&from, sizeof(from)) == (ssize_t)n);
 	CHECK(udp_recv(fd, a, sizeof(a), 200) == 0);
@@ -814,8 +850,9 @@ static void test_forward(void)
 			break;
 		usleep(10000);
 	}
-	CHECK(st.forwarded == 3 && st.forward_timeouts == 1);
-	CHECK(st.responses[OD_DNS_RC_SERVFAIL] == 1);
+	CHECK(st.forwarded == 2 + OD_DNS_FORWARD_PENDING_MAX);
+	CHECK(st.forward_timeouts == OD_DNS_FORWARD_PENDING_MAX);
+	CHECK(st.responses[OD_DNS_RC_SERVFAIL] == OD_DNS_FORWARD_PENDING_MAX + 1);
 	CHECK(st.responses[OD_DNS_RC_NOERROR] == 3);
 	/* Wrong id, wrong question, late: counted (the other socket's is filtered by the kernel). */
 	CHECK(st.dropped == 3);
