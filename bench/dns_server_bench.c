@@ -2,8 +2,9 @@
  * names, hostnames with AAAA, a few services with several addresses and SRV records), written out for
  * NSD and served by our server, so both answer from exactly the same data.
  *
- *   dns_server_bench files DIR        writes DIR/overlay.zone (NSD zone file) and DIR/queries.txt
- *                                      (dnsperf input: A, AAAA, SRV and NXDOMAIN queries)
+ *   dns_server_bench files DIR        writes DIR/overlay.zone (NSD zone file), DIR/queries.txt
+ *                                      (dnsperf input: A, AAAA, SRV and NXDOMAIN queries) and
+ *                                      DIR/register.txt ("zl-overlay dns add" arguments, one set a line)
  *   dns_server_bench serve ADDR PORT  serves the zone with od_dns_server on ADDR:PORT until SIGTERM or
  *                                      SIGINT, then prints one line of counters
  *
@@ -12,6 +13,7 @@
 #include <errno.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -42,20 +44,29 @@ static const struct service services[] = {
 
 #define N_SERVICES (sizeof(services) / sizeof(services[0]))
 
-/* One sink for both outputs: the builder for serving, or zone-file text. */
+/* One description, three outputs: the builder (serving), NSD's zone file, or zl-overlay CLI arguments
+ * ("dns add" lines for zl-overlayd, which makes the node names, "leader" and "ns" itself from its
+ * membership: those are reserved there and left out). */
 struct sink {
 	struct dns_zone_builder *b;
-	FILE *f;
+	FILE *zone_file, *cli_file;
 	int rc;
 };
+
+static bool reserved(const char *name)
+{
+	return !strncmp(name, "node-", 5) || !strcmp(name, "leader") || !strcmp(name, "ns");
+}
 
 static void add_a(struct sink *k, const char *name, const uint8_t a[4])
 {
 	char err[160];
 
-	if (k->f)
-		fprintf(k->f, "%s\t%d\tIN\tA\t%u.%u.%u.%u\n", name, TTL, a[0], a[1], a[2], a[3]);
-	else if (dns_zone_add_a(k->b, name, a, TTL, err, sizeof(err)))
+	if (k->zone_file)
+		fprintf(k->zone_file, "%s\t%d\tIN\tA\t%u.%u.%u.%u\n", name, TTL, a[0], a[1], a[2], a[3]);
+	else if (k->cli_file && !reserved(name))
+		fprintf(k->cli_file, "%s %u.%u.%u.%u --ttl %d\n", name, a[0], a[1], a[2], a[3], TTL);
+	else if (k->b && dns_zone_add_a(k->b, name, a, TTL, err, sizeof(err)))
 		k->rc = -1;
 }
 
@@ -63,9 +74,12 @@ static void add_aaaa(struct sink *k, const char *name, const uint8_t a[16])
 {
 	char err[160], text[INET6_ADDRSTRLEN];
 
-	if (k->f)
-		fprintf(k->f, "%s\t%d\tIN\tAAAA\t%s\n", name, TTL, inet_ntop(AF_INET6, a, text, sizeof(text)));
-	else if (dns_zone_add_aaaa(k->b, name, a, TTL, err, sizeof(err)))
+	inet_ntop(AF_INET6, a, text, sizeof(text));
+	if (k->zone_file)
+		fprintf(k->zone_file, "%s\t%d\tIN\tAAAA\t%s\n", name, TTL, text);
+	else if (k->cli_file && !reserved(name))
+		fprintf(k->cli_file, "%s %s --ttl %d\n", name, text, TTL);
+	else if (k->b && dns_zone_add_aaaa(k->b, name, a, TTL, err, sizeof(err)))
 		k->rc = -1;
 }
 
@@ -74,9 +88,11 @@ static void add_srv(struct sink *k, const char *name, uint16_t prio, uint16_t we
 {
 	char err[160];
 
-	if (k->f)
-		fprintf(k->f, "%s\t%d\tIN\tSRV\t%u %u %u %s\n", name, TTL, prio, weight, port, target);
-	else if (dns_zone_add_srv(k->b, name, prio, weight, port, target, TTL, err, sizeof(err)))
+	if (k->zone_file)
+		fprintf(k->zone_file, "%s\t%d\tIN\tSRV\t%u %u %u %s\n", name, TTL, prio, weight, port, target);
+	else if (k->cli_file)
+		fprintf(k->cli_file, "%s --srv %u %u %u %s --ttl %d\n", name, prio, weight, port, target, TTL);
+	else if (k->b && dns_zone_add_srv(k->b, name, prio, weight, port, target, TTL, err, sizeof(err)))
 		k->rc = -1;
 }
 
@@ -129,14 +145,27 @@ static int write_zone_file(const char *dir)
 	struct sink k = { 0 };
 
 	snprintf(path, sizeof(path), "%s/overlay.zone", dir);
-	k.f = fopen(path, "w");
-	if (!k.f)
+	k.zone_file = fopen(path, "w");
+	if (!k.zone_file)
 		return -errno;
 	/* The apex as dns_zone_builder makes it: SOA TTL = negative TTL = SOA minimum. */
-	fprintf(k.f, "$ORIGIN %s\n@\t%d\tIN\tSOA\tns hostmaster %d %d %d %d %d\n@\t%d\tIN\tNS\tns\n", APEX,
-		NEG_TTL, SERIAL, REFRESH, RETRY, EXPIRE, NEG_TTL, NS_TTL);
+	fprintf(k.zone_file, "$ORIGIN %s\n@\t%d\tIN\tSOA\tns hostmaster %d %d %d %d %d\n@\t%d\tIN\tNS\tns\n",
+		APEX, NEG_TTL, SERIAL, REFRESH, RETRY, EXPIRE, NEG_TTL, NS_TTL);
 	describe(&k);
-	return fclose(k.f) ? -errno : 0;
+	return fclose(k.zone_file) ? -errno : 0;
+}
+
+static int write_registrations(const char *dir)
+{
+	char path[4096];
+	struct sink k = { 0 };
+
+	snprintf(path, sizeof(path), "%s/register.txt", dir);
+	k.cli_file = fopen(path, "w");
+	if (!k.cli_file)
+		return -errno;
+	describe(&k);
+	return fclose(k.cli_file) ? -errno : 0;
 }
 
 /* A repeatable mix: 50% A (nodes, services, leader), 20% AAAA (hosts), 15% SRV, 15% NXDOMAIN. */
@@ -236,6 +265,8 @@ int main(int argc, char **argv)
 		rc = write_zone_file(argv[2]);
 		if (!rc)
 			rc = write_queries(argv[2]);
+		if (!rc)
+			rc = write_registrations(argv[2]);
 		if (rc)
 			fprintf(stderr, "dns_server_bench: %s: %s\n", argv[2], strerror(-rc));
 		return rc ? 1 : 0;

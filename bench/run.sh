@@ -7,8 +7,8 @@
 #   4. handshakes per second one core completes as responder (build/bench/handshake_bench);
 #   5. memory per peer of each daemon with 10,000 peers set through the UAPI (one allowed IP each), and
 #      the allowed-IPs trie with 100,000 prefixes: lookups/s and bytes per prefix (build/bench/allowedips_bench);
-#   6. DNS: dnsperf queries/s against our DNS server and NSD serving the same zone (bench/dns.sh, which
-#      has its own namespace and prints its own section of the report).
+#   6. DNS: dnsperf queries/s against our DNS server (in a harness, and in zl-overlayd) and NSD with the
+#      same zone and queries (bench/dns.sh: its own namespace, its own section of the report).
 # Prints every figure, the ratios and PASS/MISS against the targets, and overwrites bench/RESULTS.md with
 # the same block plus the machine. Always exits 0 (a benchmark, not a test); a figure that could not be
 # measured reads "n/a". The output format is kept stable so runs can be compared line by line; change
