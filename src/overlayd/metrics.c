@@ -162,23 +162,9 @@ static bool prober_stats(const struct od_node *n, struct od_prober_stats *out)
 	return true;
 }
 
-/* STUB: dns.c / dns_server.c and svc_check.c are not committed yet, and zl-overlayd links every
- * src/overlayd/ source file, so calling them now would break the build. Until each lands, its stub
- * says "not available" and the families it feeds are left out. */
-
-static bool dns_stats(const struct od_node *n, struct od_dns_stats *out)
-{
-	return false;   /* STUB: od_dns_stats(n, out) */
-}
-
-static const char *rcode_name(enum od_dns_rcode_slot slot)
-{
-	return "OTHER";  /* STUB: od_dns_rcode_slot_name(slot) */
-}
-
 static enum od_svc_state service_state(const struct od_node *n, const struct zl_state_dns_record *rec)
 {
-	return OD_SVC_UNCHECKED;   /* STUB: n->checks ? od_svc_checks_state(n, rec) : OD_SVC_UNCHECKED */
+	return n->checks ? od_svc_checks_state(n, rec) : OD_SVC_UNCHECKED;
 }
 
 /* ---- rendering */
@@ -282,14 +268,14 @@ static void write_dns(struct od_prom *p, const struct od_node *n)
 {
 	struct od_dns_stats st;
 
-	if (!dns_stats(n, &st))
+	if (!od_dns_stats(n, &st))
 		return;
 	od_prom_family(p, PREFIX "dns_queries_total", OD_PROM_COUNTER, "DNS queries received, by transport.");
 	od_prom_u64(p, &(struct od_prom_label){ "transport", "udp" }, 1, st.udp_queries);
 	od_prom_u64(p, &(struct od_prom_label){ "transport", "tcp" }, 1, st.tcp_queries);
 	od_prom_family(p, PREFIX "dns_responses_total", OD_PROM_COUNTER, "DNS responses sent, by response code.");
 	for (int slot = 0; slot < OD_DNS_RC_SLOTS; slot++)
-		od_prom_u64(p, &(struct od_prom_label){ "rcode", rcode_name(slot) }, 1, st.responses[slot]);
+		od_prom_u64(p, &(struct od_prom_label){ "rcode", od_dns_rcode_slot_name(slot) }, 1, st.responses[slot]);
 }
 
 static void write_addresses(struct od_prom *p, const struct od_node *n)
@@ -332,6 +318,7 @@ static void write_services(struct od_prom *p, const struct od_node *n)
 		if (rec->kind != ZL_DNS_ADDR || rec->check.kind == ZL_CHECK_NONE)
 			continue;
 		s = service_state(n, rec);
+		/* Before the first verdict DNS serves the address, but a gauge should not claim it is up. */
 		if (s != OD_SVC_UP && s != OD_SVC_DOWN)
 			continue;
 		od_prom_u64(p, (struct od_prom_label[]){ { "name", rec->name }, { "address", rec->addr } }, 2, s == OD_SVC_UP);
