@@ -4,10 +4,11 @@
 # namespace and must pass `promtool check metrics` and our own structure check (families grouped, no
 # series twice); then the figures must make sense: per-peer bytes grow by at least what a ping sent,
 # every peer is healthy with an RTT and a recent handshake, DNS NXDOMAIN answers are counted, the
-# leader counts 3 allocated addresses (workers have no address families). Also: another path is 404,
-# POST is 405, host 3's page is reachable over the overlay but not through the underlay (even with a
-# route that sends its overlay address there), and an underlay or wildcard --metrics address is
-# refused at start with a message naming the rule.
+# leader counts 3 allocated addresses (workers have no address families), service_healthy follows a
+# TCP check. Also: another path is 404, POST is 405, host 3's page is reachable over the overlay but
+# not through the underlay (even with a route that sends its overlay address there), and an underlay,
+# wildcard or foreign overlay --metrics address is refused at start with a message naming the rule;
+# host 2 then serves on [::1].
 . "$(dirname "$0")/lib-overlay.sh"
 ov_init metrics
 ov_need_daemon
@@ -231,6 +232,29 @@ for i in 1 2; do
 		grew "$q0" "$q1" 1
 	check "host $i: dns_responses_total has NOERROR, NXDOMAIN, SERVFAIL, REFUSED" has_rcodes "$i" NOERROR NXDOMAIN SERVFAIL REFUSED
 done
+
+step "services: service_healthy follows a TCP check (1 while host 2 listens, 0 when it stops)"
+# A listener that accepts and closes at once: all a TCP check needs.
+cat >"$E2E_TMP/accept.py" <<'PY'
+import socket, sys
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind((sys.argv[1], int(sys.argv[2])))
+s.listen(16)
+while True:
+    s.accept()[0].close()
+PY
+LPID=$(bg "${OV_NS[2]}" accept python3 "$E2E_TMP/accept.py" "${OV_IP[2]}" 8080)
+must "host 2 listens on ${OV_IP[2]}:8080" wait_until 5 eval "ip netns exec ${OV_NS[2]} ss -Htln 'sport = :8080' | grep -q ."
+must "dns add web ${OV_IP[2]} --check tcp:8080 (interval 1 s, threshold 1)" ov_cli 1 dns add web "${OV_IP[2]}" \
+	--check tcp:8080 --check-interval 1 --check-threshold 1
+# service_is I VALUE: node I's page has service_healthy{name="web",address=host 2} = VALUE.
+service_is() { scrape "$1" && [ "$(val "$1" zl_overlay_service_healthy name=web address="${OV_IP[2]}")" = "$2" ]; }
+for i in 1 3; do check "host $i: service_healthy{name=web} 1 within 10 s" wait_until 10 service_is "$i" 1; done
+check "host 1's page with a service passes promtool" eval "promtool check metrics <'$E2E_TMP/m1.txt'"
+kill "$LPID"
+for i in 1 3; do check "host $i: service_healthy{name=web} 0 within 10 s of the listener stopping" wait_until 10 service_is "$i" 0; done
+check "host 3: families still grouped, no duplicates" mx check "$E2E_TMP/m3.txt"
 
 step "HTTP: other paths 404, other methods 405"
 check_eq "host 1: GET /other" 404 "$(http_code 1 GET "http://127.0.0.1:$MPORT/other")"
