@@ -22,7 +22,7 @@ E2E_LEDGER=$(mktemp /tmp/zlov.ledger.XXXXXX); export E2E_LEDGER
 LOGDIR=$(mktemp -d /tmp/zlov.logs.XXXXXX)
 trap 'rm -f "$E2E_LEDGER"; rm -rf "$LOGDIR"' EXIT
 
-SCENARIOS=(mesh3 mesh10-v6 churn leader-down worker-restart bad-tokens two-daemons sigkill-state bad-input restart-races metrics services health)
+SCENARIOS=(mesh3 dns mesh10-v6 churn leader-down worker-restart bad-tokens two-daemons sigkill-state bad-input restart-races metrics services health)
 
 total_p=0; total_f=0; n=0; results=()
 for name in "${SCENARIOS[@]}"; do
