@@ -101,11 +101,12 @@ int od_dns_open(struct od_node *n, char *err, size_t errlen)
 	publish_counts(d, z);
 	dns_zone_unref(z);
 	if (rc) {
-		/* The usual cause is a second daemon (or another server) on this machine or namespace. */
+		/* The usual cause is a second daemon (or another server) in this namespace. The server's
+		 * messages name the address and start with "dns". */
 		if (rc == -EADDRINUSE)
-			snprintf(err, errlen, "dns: %s; use --dns-port or --no-dns", e);
+			snprintf(err, errlen, "%s; use --dns-port or --no-dns", e);
 		else
-			snprintf(err, errlen, "dns: %s", e);
+			snprintf(err, errlen, "%s", e);
 		free(d);
 		return rc;
 	}

@@ -2,11 +2,12 @@
  * nothing here touches the system, so every rule is unit-tested (tests/unit/test_overlayd_options.c). */
 #include "overlayd/options.h"
 
-#include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <string.h>
+#include <sys/socket.h>
+#include "overlay/cidr.h"
 #include "overlay/names.h"
 #include "overlayd/dns_server.h"
 #include "overlayd/node.h"
@@ -131,26 +132,20 @@ static int set_port(struct od_options *o, const char *v, char *err, size_t errle
 	return 0;
 }
 
-static bool is_ipv4(const char *s)
+/* The address rules of the rest of the daemon (overlay/cidr.h: no leading zeros, no zone id). */
+static bool is_ip(const char *s, int family)
 {
-	struct in_addr a;
+	struct zl_ip ip;
 
-	return inet_pton(AF_INET, s, &a) == 1;
+	return zl_ip_parse(s, &ip, NULL, 0) == 0 && ip.family == family;
 }
 
-static bool is_ipv6(const char *s)
+/* "ADDR:PORT" or "[V6]:PORT": literal addresses only, nothing is looked up. (--metrics; whether the
+ * address is allowed is decided at start-up, when the node's own address is known.) */
+static bool addr_port_ok(const char *s)
 {
-	struct in6_addr a;
-
-	return inet_pton(AF_INET6, s, &a) == 1;
-}
-
-/* "ADDR:PORT" or "[V6]:PORT" (port required), or with port_optional also "ADDR" and "[V6]" and a bare
- * IPv6 address. Only literal addresses: nothing is looked up. */
-static bool addr_port_ok(const char *s, bool port_optional)
-{
-	char host[INET6_ADDRSTRLEN + 1];
-	const char *port = NULL;
+	char host[ZL_IP_STRLEN];
+	const char *port;
 	uint64_t p;
 	size_t hl;
 
@@ -164,40 +159,44 @@ static bool addr_port_ok(const char *s, bool port_optional)
 			return false;
 		memcpy(host, s + 1, hl);
 		host[hl] = '\0';
-		if (!is_ipv6(host))
+		if (!is_ip(host, AF_INET6))
 			return false;
-		port = close[1] ? close + 2 : NULL;
+		port = close[1] == ':' ? close + 2 : NULL;
 	} else {
 		const char *colon = strchr(s, ':');
 
-		if (colon && strchr(colon + 1, ':'))   /* two colons or more: a bare IPv6 address */
-			return port_optional && is_ipv6(s);
-		hl = colon ? (size_t)(colon - s) : strlen(s);
+		if (!colon || strchr(colon + 1, ':'))   /* no port, or a bare IPv6 address */
+			return false;
+		hl = (size_t)(colon - s);
 		if (hl >= sizeof(host))
 			return false;
 		memcpy(host, s, hl);
 		host[hl] = '\0';
-		if (!is_ipv4(host))
+		if (!is_ip(host, AF_INET))
 			return false;
-		port = colon ? colon + 1 : NULL;
+		port = colon + 1;
 	}
-	if (!port)
-		return port_optional;
-	return parse_uint(port, 1, 65535, &p);
+	return port && parse_uint(port, 1, 65535, &p);
 }
 
+/* The server's own parser, so that what passes here also starts. */
 static int set_forward(struct od_options *o, const char *v, char *err, size_t errlen)
 {
-	if (strlen(v) >= sizeof(o->dns_forward) || !addr_port_ok(v, true))
-		return fail(err, errlen, "--dns-forward: '%s' is not ADDR, ADDR:PORT or [IPv6]:PORT "
-			    "(an IP address: names are not looked up)", v);
+	struct od_dns_config cfg;
+	char e[128];
+
+	memset(&cfg, 0, sizeof(cfg));
+	if (strlen(v) >= sizeof(o->dns_forward))
+		return fail(err, errlen, "--dns-forward: longer than %zu bytes", sizeof(o->dns_forward) - 1);
+	if (od_dns_parse_forward(v, &cfg, e, sizeof(e)))
+		return fail(err, errlen, "--dns-forward: '%s': %s (expected ADDR, ADDR:PORT or [IPv6]:PORT)", v, e);
 	snprintf(o->dns_forward, sizeof(o->dns_forward), "%s", v);
 	return 0;
 }
 
 static int set_metrics(struct od_options *o, const char *v, char *err, size_t errlen)
 {
-	if (strlen(v) >= sizeof(o->metrics) || !addr_port_ok(v, false))
+	if (strlen(v) >= sizeof(o->metrics) || !addr_port_ok(v))
 		return fail(err, errlen, "--metrics: '%s' is not ADDR:PORT or [IPv6]:PORT", v);
 	snprintf(o->metrics, sizeof(o->metrics), "%s", v);
 	return 0;

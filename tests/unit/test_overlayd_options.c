@@ -171,6 +171,7 @@ static void test_forward(void)
 	static const char *const bad[] = {
 		"dns.example", "dns.example:53", "192.0.2.53:0", "192.0.2.53:", "192.0.2.53:65536", "192.0.2.256",
 		"[fd00::1", "[fd00::1]53", "[192.0.2.1]:53", ":53", "", "1.2.3.4:53:53", "[fd00::1]:x",
+		"192.000.2.1", "fe80::1%eth0",
 	};
 	struct od_options o;
 
@@ -249,6 +250,7 @@ static void test_metrics(void)
 	static const char *const ok[] = { "127.0.0.1:9100", "[::1]:9100", "10.200.0.1:1", "[fd00:200::1]:65535" };
 	static const char *const bad[] = {
 		"127.0.0.1", "[::1]", "::1", "localhost:9100", ":9100", "127.0.0.1:0", "127.0.0.1:70000", "",
+		"127.000.0.1:9100", "[127.0.0.1]:9100", "[::1]9100",
 	};
 	struct od_options o;
 
