@@ -1,5 +1,6 @@
 /* Deterministic names (see names.h for the exact rules). */
 #include "overlay/names.h"
+#include "overlay/cidr.h"
 #include "overlay/slices.h"
 #include <arpa/inet.h>
 #include <errno.h>
@@ -131,6 +132,46 @@ void zl_node_name_v6(const uint8_t addr[16], char out[ZL_NODE_NAME_SIZE])
 	unsigned hi = (unsigned)addr[12] << 8 | addr[13], lo = (unsigned)addr[14] << 8 | addr[15];
 
 	snprintf(out, ZL_NODE_NAME_SIZE, "node6-%x-%x", hi, lo);
+}
+
+/* Lower-case hex without leading zeros ("0" for zero). */
+static void u128_hex(zl_u128 v, char out[33])
+{
+	char tmp[33];
+	int k = 0;
+
+	do {
+		tmp[k++] = "0123456789abcdef"[(unsigned)(v & 15)];
+		v >>= 4;
+	} while (v);
+	for (int i = 0; i < k; i++)
+		out[i] = tmp[k - 1 - i];
+	out[k] = '\0';
+}
+
+int zl_node_name6_slice(const struct zl_prefix *cluster, unsigned slice_len, const struct zl_ip *ip,
+			char *out, size_t outlen)
+{
+	char idx[33], host[33];
+	unsigned host_bits = 128 - slice_len;
+	zl_u128 off;
+	int n;
+
+	if (outlen)
+		out[0] = '\0';
+	if (ip->family != AF_INET6 || cluster->ip.family != AF_INET6 || slice_len < cluster->len ||
+	    slice_len > 128 || !zl_prefix_contains(cluster, ip))
+		return -EINVAL;
+	off = zl_prefix_offset(cluster, ip);
+	u128_hex(host_bits >= 128 ? 0 : off >> host_bits, idx);
+	u128_hex(off & zl_u128_low_mask(host_bits), host);
+	n = snprintf(out, outlen, "node6-%s-%s", idx, host);
+	if (n < 0 || (size_t)n >= outlen) {
+		if (outlen)
+			out[0] = '\0';
+		return -EINVAL;
+	}
+	return 0;
 }
 
 int zl_node_name(const char *addr, char out[ZL_NODE_NAME_SIZE])

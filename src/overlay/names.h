@@ -67,6 +67,19 @@ void zl_node_name_v6(const uint8_t addr[16], char out[ZL_NODE_NAME_SIZE]);
 /* The same from an address in text form; -EINVAL (and out = "") if it is neither IPv4 nor IPv6. */
 int zl_node_name(const char *addr, char out[ZL_NODE_NAME_SIZE]);
 
+/* The IPv6 name of an overlay node, which is "::1" of its own slice (so the low 32 bits say nothing):
+ *   "node6-<slice index>-<host offset>", both in lower-case hex without leading zeros, where slice index
+ *   = (slice network - cluster network) >> (128 - slice_len) and host offset = ip - slice network:
+ *   fd00:200:0:5ca::1 in fd00:200::/48 with /64 slices -> "node6-5ca-1". Unique in the cluster because
+ *   slices never overlap. Also the node id of an IPv6 worker. -EINVAL (out = "") when ip is not inside
+ *   cluster, slice_len is not between the cluster's length and 128, or out is too small (at most
+ *   ZL_NODE6_NAME_SIZE is ever needed). */
+enum { ZL_NODE6_NAME_SIZE = 72 };    /* "node6-" + 32 + "-" + 32 hex digits + NUL */
+struct zl_prefix;
+struct zl_ip;
+int zl_node_name6_slice(const struct zl_prefix *cluster, unsigned slice_len, const struct zl_ip *ip,
+			char *out, size_t outlen);
+
 /* A hostname is one RFC 1123 label: 1..63 bytes of [A-Za-z0-9-], not starting or ending with '-'.
  * Copies it in lower case into out (which may be in), or returns false with the reason in err
  * (if not NULL) and out = "". */

@@ -43,12 +43,28 @@ static void add_addr(struct build *c, const char *name, const char *addr, uint32
 		account(c, dns_zone_add_aaaa(c->b, name, ip.addr, ttl, NULL, 0));
 }
 
-/* node-<a>-<b> (or node6-<h7>-<h8>), "ns" and its hostname for one member. */
-static void add_member(struct build *c, const char *ip, const char *hostname)
+/* The member's node name: node-<a>-<b> for IPv4; for IPv6 the slice form (every node is "::1" of its
+ * own slice, so the low bits alone would name them all alike), or node6-<h7>-<h8> without a slice. */
+static int member_node_name(const struct zl_prefix *cluster, const char *ip, const char *slice_cidr,
+			    char out[ZL_NODE6_NAME_SIZE])
 {
-	char node[ZL_NODE_NAME_SIZE], host[ZL_HOSTNAME_SIZE];
+	struct zl_prefix slice;
+	struct zl_ip addr;
 
-	if (zl_node_name(ip, node) == 0)
+	if (zl_ip_parse(ip, &addr, NULL, 0) < 0)
+		return -EINVAL;
+	if (addr.family == AF_INET6 && cluster && slice_cidr[0] && zl_prefix_parse(slice_cidr, &slice, NULL, 0) == 0)
+		return zl_node_name6_slice(cluster, slice.len, &addr, out, ZL_NODE6_NAME_SIZE);
+	return zl_node_name(ip, out);
+}
+
+/* Its node name, "ns" and its hostname for one member. */
+static void add_member(struct build *c, const struct zl_prefix *cluster, const char *ip, const char *slice_cidr,
+		       const char *hostname)
+{
+	char node[ZL_NODE6_NAME_SIZE], host[ZL_HOSTNAME_SIZE];
+
+	if (member_node_name(cluster, ip, slice_cidr, node) == 0)
 		add_addr(c, node, ip, OD_DNS_NODE_TTL);
 	else
 		c->skipped++;
@@ -100,13 +116,18 @@ struct dns_zone *od_dns_build_zone(const struct zl_state *st, const char *zone, 
 		.expire = SOA_EXPIRE, .negative_ttl = OD_DNS_NEGATIVE_TTL, .ns_ttl = OD_DNS_NODE_TTL,
 	};
 	struct build c = { .b = dns_zone_builder_new(&p, err, errlen) };
+	struct zl_prefix cluster;
+	bool have_cluster;
 	struct dns_zone *z;
 
 	if (!c.b)
 		return NULL;
-	add_member(&c, st->config.node_ip, st->config.hostname);
+	have_cluster = zl_prefix_parse(st->config.cidr, &cluster, NULL, 0) == 0;
+	add_member(&c, have_cluster ? &cluster : NULL, st->config.node_ip, st->config.slice_cidr,
+		   st->config.hostname);
 	for (size_t i = 0; i < st->n_peers; i++)
-		add_member(&c, st->peers[i].overlay_ip, st->peers[i].hostname);
+		add_member(&c, have_cluster ? &cluster : NULL, st->peers[i].overlay_ip, st->peers[i].slice_cidr,
+			   st->peers[i].hostname);
 	if (leader_ip && leader_ip[0])
 		add_addr(&c, "leader", leader_ip, OD_DNS_NODE_TTL);
 	for (size_t i = 0; i < st->n_dns; i++)

@@ -2,7 +2,9 @@
  * node answers the same names within moments of a membership change.
  *
  * For every member (this node and st.peers):
- *   node-<third>-<fourth>  A      its IPv4 overlay address (zl_node_name; IPv6: node6-<h7>-<h8> AAAA)
+ *   node-<third>-<fourth>  A      its IPv4 overlay address (zl_node_name); IPv6 members:
+ *                                 node6-<slice index>-<host offset> AAAA (zl_node_name6_slice, from
+ *                                 its slice; node6-<h7>-<h8> for a member without a slice)
  *   <hostname>             A/AAAA when the member has a hostname (several members with one hostname:
  *                                 all their addresses)
  *   ns                     A/AAAA (every node serves the zone, so every node is a name server)

@@ -603,37 +603,19 @@ static bool id_taken(const struct od_node *n, const char *id)
 	return false;
 }
 
-static void u128_hex(zl_u128 v, char out[33])
-{
-	char tmp[33];
-	int k = 0;
-
-	do {
-		tmp[k++] = "0123456789abcdef"[(unsigned)(v & 15)];
-		v >>= 4;
-	} while (v);
-	for (int i = 0; i < k; i++)
-		out[i] = tmp[k - 1 - i];
-	out[k] = '\0';
-}
-
 /* Node ids derive from the address, so they are unique in the cluster and readable:
  *   IPv4: "node-0-49", the reference's DNS name of the address (third and fourth octet), when free;
  *         else (clusters wider than /16) "node-10-1-0-49", the whole address.
- *   IPv6: "node6-<slice index>-<host offset>" in hex (fd00:200:0:5ca::1 in fd00:200::/48 with /64
- *         slices: "node6-5ca-1"), since every node is "::1" of its own /64. */
+ *   IPv6: zl_node_name6_slice, "node6-<slice index>-<host offset>" in hex (fd00:200:0:5ca::1 in
+ *         fd00:200::/48 with /64 slices: "node6-5ca-1"), since every node is "::1" of its own /64;
+ *         the same name as its DNS name. */
 static bool choose_node_id(const struct od_node *n, const struct zl_ip *ip, char out[ZL_NODE_ID_SIZE])
 {
 	char text[ZL_IP_STRLEN], name[ZL_NODE_NAME_SIZE];
 
 	if (ip->family == AF_INET6) {
-		unsigned host_bits = 128 - zl_slices_slice_prefix(n->slices);
-		zl_u128 off = zl_prefix_offset(&n->cluster, ip);
-		char idx[33], host[33];
-
-		u128_hex(host_bits >= 128 ? 0 : off >> host_bits, idx);
-		u128_hex(off & zl_u128_low_mask(host_bits), host);
-		snprintf(out, ZL_NODE_ID_SIZE, "node6-%s-%s", idx, host);
+		if (zl_node_name6_slice(&n->cluster, zl_slices_slice_prefix(n->slices), ip, out, ZL_NODE_ID_SIZE) < 0)
+			return false;
 		return !id_taken(n, out);
 	}
 	zl_ip_format(ip, text);

@@ -26,7 +26,8 @@ UPSTREAM_PORT=5300
 
 # ---------------------------------------------------------------- helpers
 
-# node_name ADDR: node-<third>-<fourth> for IPv4, node6-<hextet 7>-<hextet 8> for IPv6.
+# node_name ADDR: node-<third>-<fourth> for IPv4; for IPv6 (a /48 cluster with /64 slices, every node
+# "::1" of its slice) node6-<slice index>-<host offset> in hex.
 node_name() {
 	python3 -c '
 import ipaddress, sys
@@ -34,7 +35,7 @@ a = ipaddress.ip_address(sys.argv[1])
 if a.version == 4:
     o = a.packed; print("node-%d-%d" % (o[2], o[3]))
 else:
-    g = a.exploded.split(":"); print("node6-%x-%x" % (int(g[6], 16), int(g[7], 16)))' "$1"
+    v = int(a); print("node6-%x-%x" % ((v >> 64) & 0xffff, v & (2**64 - 1)))' "$1"
 }
 
 # dq I SERVER ARGS...: dig from host I to SERVER (port DQ_PORT, default 15353), one try of 2 s.

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "test.h"
+#include "overlay/cidr.h"
 #include "overlay/names.h"
 #include "overlay/slices.h"
 
@@ -210,6 +211,29 @@ struct node_case {
 	const char *addr, *name;
 };
 
+static void test_node_names_from_slices(void)
+{
+	struct zl_prefix cluster;
+	struct zl_ip ip;
+	char out[ZL_NODE6_NAME_SIZE], small[8];
+
+	CHECK(zl_prefix_parse("fd00:200::/48", &cluster, NULL, 0) == 0);
+	CHECK(zl_ip_parse("fd00:200:0:5ca::1", &ip, NULL, 0) == 0);
+	CHECK(zl_node_name6_slice(&cluster, 64, &ip, out, sizeof(out)) == 0 && !strcmp(out, "node6-5ca-1"));
+	CHECK(zl_ip_parse("fd00:200::1", &ip, NULL, 0) == 0);
+	CHECK(zl_node_name6_slice(&cluster, 64, &ip, out, sizeof(out)) == 0 && !strcmp(out, "node6-0-1"));
+	CHECK(zl_ip_parse("fd00:200:0:abcd::12", &ip, NULL, 0) == 0);
+	CHECK(zl_node_name6_slice(&cluster, 56, &ip, out, sizeof(out)) == 0 && !strcmp(out, "node6-ab-cd0000000000000012"));
+	/* Outside the cluster, a slice shorter than the cluster, an IPv4 address, no room: refused, out = "". */
+	CHECK(zl_ip_parse("fd00:201::1", &ip, NULL, 0) == 0);
+	CHECK(zl_node_name6_slice(&cluster, 64, &ip, out, sizeof(out)) == -EINVAL && out[0] == '\0');
+	CHECK(zl_ip_parse("fd00:200::1", &ip, NULL, 0) == 0);
+	CHECK(zl_node_name6_slice(&cluster, 40, &ip, out, sizeof(out)) == -EINVAL);
+	CHECK(zl_node_name6_slice(&cluster, 64, &ip, small, sizeof(small)) == -EINVAL && small[0] == '\0');
+	CHECK(zl_ip_parse("10.0.0.1", &ip, NULL, 0) == 0);
+	CHECK(zl_node_name6_slice(&cluster, 64, &ip, out, sizeof(out)) == -EINVAL);
+}
+
 static void test_node_names(void)
 {
 	static const struct node_case table[] = {
@@ -295,6 +319,7 @@ int main(void)
 	TEST_RUN(test_make_refuses);
 	TEST_RUN(test_ifname_valid_table);
 	TEST_RUN(test_node_names);
+	TEST_RUN(test_node_names_from_slices);
 	TEST_RUN(test_hostnames);
 	return TEST_SUMMARY();
 }

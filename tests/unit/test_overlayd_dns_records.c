@@ -337,6 +337,34 @@ static void test_ipv6_cluster(void)
 	dns_zone_unref(z);
 }
 
+/* How the daemon really places IPv6 nodes: each is "::1" of its own /64 slice, so the names must come
+ * from the slice (the low 32 bits would name every node "node6-0-1"). */
+static void test_ipv6_slices(void)
+{
+	static const struct want_addrs aaaa[] = {
+		{ "node6-0-1", { "fd00:200::1" }, OD_DNS_NODE_TTL },
+		{ "node6-5ca-1", { "fd00:200:0:5ca::1" }, OD_DNS_NODE_TTL },
+		{ "node6-ffff-1", { "fd00:200:0:ffff::1" }, OD_DNS_NODE_TTL },
+	};
+	struct zl_state st = { 0 };
+	struct dns_zone *z;
+
+	strcpy(st.config.cidr, "fd00:200::/48");
+	strcpy(st.config.node_ip, "fd00:200::1");
+	strcpy(st.config.slice_cidr, "fd00:200::/64");
+	st.config.is_leader = true;
+	set_peer(&peers[0], "fd00:200:0:5ca::1", "");
+	strcpy(peers[0].slice_cidr, "fd00:200:0:5ca::/64");
+	set_peer(&peers[1], "fd00:200:0:ffff::1", "");
+	strcpy(peers[1].slice_cidr, "fd00:200:0:ffff::/64");
+	st.peers = peers;
+	st.n_peers = 2;
+	z = build(&st, "fd00:200::1", NULL, NULL, NULL);
+	for (size_t i = 0; i < sizeof(aaaa) / sizeof(aaaa[0]); i++)
+		check_addrs(z, &aaaa[i], true);
+	dns_zone_unref(z);
+}
+
 static void test_serial_and_errors(void)
 {
 	struct zl_state st;
@@ -394,6 +422,7 @@ int main(void)
 	TEST_RUN(test_removed_peer_disappears);
 	TEST_RUN(test_worker_leader_name);
 	TEST_RUN(test_ipv6_cluster);
+	TEST_RUN(test_ipv6_slices);
 	TEST_RUN(test_serial_and_errors);
 	return TEST_SUMMARY();
 }
