@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "cli/args.h"
+#include "overlay/errmsg.h"
 
 const struct cli_option_info cli_options[CLI_OPT_COUNT] = {
 	[CLI_OPT_DATA_DIR] = { "data-dir", 0, "DIR", "state and control socket directory (default /var/lib/zl-overlay)" },
@@ -24,19 +25,6 @@ const struct cli_option_info cli_options[CLI_OPT_COUNT] = {
 	[CLI_OPT_CHECK_INTERVAL] = { "check-interval", 0, "SECS", "time between checks, 1s to 1h (default 5s)" },
 	[CLI_OPT_CHECK_THRESHOLD] = { "check-threshold", 0, "N", "failures in a row before the address leaves DNS, 1 to 100 (default 2)" },
 };
-
-static int fail(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static int fail(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (err && errlen) {
-		va_start(ap, fmt);
-		vsnprintf(err, errlen, fmt, ap);
-		va_end(ap);
-	}
-	return -EINVAL;
-}
 
 /* The option named by argument s ("--name", "--name=value", "-h"); *inline_value points after '='. */
 static int find_option(const char *s, const char **inline_value)
@@ -68,19 +56,19 @@ static int take_option(int argc, char *const argv[], int *i, struct cli_args *a,
 	int o = find_option(s, &val);
 
 	if (o < 0)
-		return fail(err, errlen, "unknown option '%s'", s);
+		return zl_errorf(err, errlen, -EINVAL, "unknown option '%s'", s);
 	if (a->value[o])
-		return fail(err, errlen, "option --%s given twice", cli_options[o].name);
+		return zl_errorf(err, errlen, -EINVAL, "option --%s given twice", cli_options[o].name);
 	if (!cli_options[o].arg) {
 		if (val)
-			return fail(err, errlen, "option --%s takes no value", cli_options[o].name);
+			return zl_errorf(err, errlen, -EINVAL, "option --%s takes no value", cli_options[o].name);
 		a->value[o] = "";
 		return 0;
 	}
 	if (!val) {
 		/* "--hostname --json" is a forgotten value, not a hostname starting with dashes. */
 		if (*i + 1 >= argc || !strncmp(argv[*i + 1], "--", 2))
-			return fail(err, errlen, "option --%s needs a value (%s)", cli_options[o].name,
+			return zl_errorf(err, errlen, -EINVAL, "option --%s needs a value (%s)", cli_options[o].name,
 				    cli_options[o].arg);
 		val = argv[++*i];
 	}
@@ -121,18 +109,18 @@ static int take_word(const char *s, struct cli_args *a, char *err, size_t errlen
 		sub = find_sub(c, s);
 		if (!sub) {
 			if (a->depth == 1)
-				return fail(err, errlen, "unknown command '%s' (see %s --help)", s, a->chain[0]->name);
-			return fail(err, errlen, "unknown %s command '%s' (see %s %s --help)",
+				return zl_errorf(err, errlen, -EINVAL, "unknown command '%s' (see %s --help)", s, a->chain[0]->name);
+			return zl_errorf(err, errlen, -EINVAL, "unknown %s command '%s' (see %s %s --help)",
 				    cli_command_path(a, path, sizeof(path)), s, a->chain[0]->name, path);
 		}
 		if (a->depth >= CLI_MAX_DEPTH)
-			return fail(err, errlen, "command table too deep");
+			return zl_errorf(err, errlen, -EINVAL, "command table too deep");
 		a->chain[a->depth++] = sub;
 		a->command = sub;
 		return 0;
 	}
 	if (a->n_args >= c->max_args || a->n_args >= CLI_MAX_ARGS)
-		return fail(err, errlen, "unexpected argument '%s'", s);
+		return zl_errorf(err, errlen, -EINVAL, "unexpected argument '%s'", s);
 	a->args[a->n_args++] = s;
 	return 0;
 }
@@ -150,18 +138,18 @@ static int check_command(const struct cli_args *a, char *err, size_t errlen)
 		if (!a->value[o] || (allowed & CLI_OPT_BIT(o)))
 			continue;
 		if (a->depth == 1 || !c->run)
-			return fail(err, errlen, "option --%s needs a command that takes it", cli_options[o].name);
-		return fail(err, errlen, "option --%s is not valid for '%s'", cli_options[o].name, path);
+			return zl_errorf(err, errlen, -EINVAL, "option --%s needs a command that takes it", cli_options[o].name);
+		return zl_errorf(err, errlen, -EINVAL, "option --%s is not valid for '%s'", cli_options[o].name, path);
 	}
 	if (helping)
 		return 0;
 	if (!c->run) {
 		if (a->depth == 1)
-			return fail(err, errlen, "missing command (see %s --help)", a->chain[0]->name);
-		return fail(err, errlen, "missing %s command (see %s %s --help)", path, a->chain[0]->name, path);
+			return zl_errorf(err, errlen, -EINVAL, "missing command (see %s --help)", a->chain[0]->name);
+		return zl_errorf(err, errlen, -EINVAL, "missing %s command (see %s %s --help)", path, a->chain[0]->name, path);
 	}
 	if (a->n_args < c->min_args)
-		return fail(err, errlen, "%s: missing argument%s (usage: %s %s %s)", path,
+		return zl_errorf(err, errlen, -EINVAL, "%s: missing argument%s (usage: %s %s %s)", path,
 			    c->min_args - a->n_args > 1 ? "s" : "", a->chain[0]->name, path, c->usage);
 	return 0;
 }

@@ -11,6 +11,7 @@
  * The builder keeps its own growable tables (names, and records for de-duplication) and lays the
  * zone out in one pass at finish, without sorting. */
 #include "dns/zone.h"
+#include "overlay/errmsg.h"
 #include <errno.h>
 #include <stdarg.h>
 #include <stdatomic.h>
@@ -28,19 +29,6 @@ enum {
 static const uint32_t FNV_BASIS = 2166136261u, FNV_PRIME = 16777619u;
 
 /* ---- helpers ---- */
-
-static int failf(char *err, size_t errlen, int rc, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
-static int failf(char *err, size_t errlen, int rc, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (err && errlen) {
-		va_start(ap, fmt);
-		vsnprintf(err, errlen, fmt, ap);
-		va_end(ap);
-	}
-	return rc;
-}
 
 /* A user-supplied name made safe to quote in a message (printable ASCII, bounded). */
 static const char *quote(const char *s, char out[MSG_NAME_MAX + 4])
@@ -476,14 +464,14 @@ static int rel_name(const struct dns_zone_builder *b, const char *what, const ch
 	if (!strcmp(rel, "@"))
 		rel = "";
 	if (ends_with_dot(rel))
-		return failf(err, errlen, -EINVAL, "%s \"%s\": must be relative to the zone (no trailing '.')",
+		return zl_errorf(err, errlen, -EINVAL, "%s \"%s\": must be relative to the zone (no trailing '.')",
 			     what, quote(rel, q));
 	if (dns_name_from_text(rel, &r) < 0)
-		return failf(err, errlen, -EINVAL,
+		return zl_errorf(err, errlen, -EINVAL,
 			     "%s \"%s\": not a valid name (empty label, label over 63 bytes or bad escape)",
 			     what, quote(rel, q));
 	if ((size_t)r.len - 1 + b->apex.len > DNS_NAME_MAX)
-		return failf(err, errlen, -EINVAL, "%s \"%s\": longer than %d bytes with the zone appended",
+		return zl_errorf(err, errlen, -EINVAL, "%s \"%s\": longer than %d bytes with the zone appended",
 			     what, quote(rel, q), DNS_NAME_MAX);
 	memcpy(out->wire, r.wire, r.len - 1u);
 	memcpy(out->wire + r.len - 1, b->apex.wire, b->apex.len);
@@ -502,7 +490,7 @@ static int add_at(struct dns_zone_builder *b, const char *rel, const struct dns_
 		return rc;
 	rc = add_rr(b, &n, rr);
 	if (rc < 0)
-		return failf(err, errlen, rc, "out of memory");
+		return zl_errorf(err, errlen, rc, "out of memory");
 	return 0;
 }
 
@@ -537,7 +525,7 @@ int dns_zone_add_srv(struct dns_zone_builder *b, const char *rel, uint16_t prior
 	s->port = port;
 	if (ends_with_dot(target)) {
 		if (dns_name_from_text(target, &s->target) < 0)
-			return failf(err, errlen, -EINVAL, "SRV target \"%s\": not a valid name", quote(target, q));
+			return zl_errorf(err, errlen, -EINVAL, "SRV target \"%s\": not a valid name", quote(target, q));
 		dns_name_lower(&s->target);
 	} else {
 		rc = rel_name(b, "SRV target", target, &s->target, err, errlen);
@@ -589,12 +577,12 @@ struct dns_zone_builder *dns_zone_builder_new(const struct dns_zone_params *p, c
 
 	b = calloc(1, sizeof(*b));
 	if (!b) {
-		failf(err, errlen, -ENOMEM, "out of memory");
+		zl_errorf(err, errlen, -ENOMEM, "out of memory");
 		return NULL;
 	}
 	b->p = *p;
 	if (!p->apex || dns_name_from_text(p->apex, &b->apex) < 0) {
-		failf(err, errlen, -EINVAL, "zone \"%s\": not a valid name", quote(p->apex ? p->apex : "", q));
+		zl_errorf(err, errlen, -EINVAL, "zone \"%s\": not a valid name", quote(p->apex ? p->apex : "", q));
 		builder_free(b);
 		return NULL;
 	}
@@ -603,9 +591,9 @@ struct dns_zone_builder *dns_zone_builder_new(const struct dns_zone_params *p, c
 	rc = add_apex_records(b);
 	if (rc < 0) {
 		if (rc == -EINVAL)
-			failf(err, errlen, rc, "zone \"%s\": too long for \"hostmaster.<zone>\"", quote(p->apex, q));
+			zl_errorf(err, errlen, rc, "zone \"%s\": too long for \"hostmaster.<zone>\"", quote(p->apex, q));
 		else
-			failf(err, errlen, rc, "out of memory");
+			zl_errorf(err, errlen, rc, "out of memory");
 		builder_free(b);
 		return NULL;
 	}

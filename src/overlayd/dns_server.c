@@ -13,6 +13,7 @@
  * `dropped` as well. Counters move before the answer or the close they describe, so a client that has
  * seen the effect also sees the count. */
 #include "overlayd/dns_server.h"
+#include "overlay/errmsg.h"
 
 #include <errno.h>
 #include <netinet/in.h>
@@ -850,17 +851,6 @@ static void *server_main(void *arg)
 
 /* ---- start and stop */
 
-static int fail(char *err, size_t errlen, int rc, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
-static int fail(char *err, size_t errlen, int rc, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-	return rc;
-}
-
 /* A socket bound to ip:port. FREEBIND lets the overlay address be bound before the interface has it
  * (start-up order, or the address coming back after a restart of the link). SO_REUSEADDR only on the
  * TCP listener (a restart while old connections sit in TIME_WAIT): on UDP it would let a second server
@@ -876,7 +866,7 @@ static int open_socket(const struct zl_ip *ip, uint16_t port, int type, char *er
 	od_sockaddr_format((struct sockaddr *)&ss, text);
 	fd = socket(ip->family, type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0)
-		return fail(err, errlen, -errno, "dns %s %s: socket: %s", proto, text, strerror(errno));
+		return zl_errorf(err, errlen, -errno, "dns %s %s: socket: %s", proto, text, strerror(errno));
 	if (ip->family == AF_INET6)
 		(void)setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
 	if (type == SOCK_STREAM)
@@ -893,7 +883,7 @@ static int open_socket(const struct zl_ip *ip, uint16_t port, int type, char *er
 	if (bind(fd, (struct sockaddr *)&ss, len) || (type == SOCK_STREAM && listen(fd, LISTEN_BACKLOG))) {
 		rc = -errno;
 		close(fd);
-		return fail(err, errlen, rc, "dns %s %s: %s", proto, text, strerror(-rc));
+		return zl_errorf(err, errlen, rc, "dns %s %s: %s", proto, text, strerror(-rc));
 	}
 	return fd;
 }
@@ -906,13 +896,13 @@ static int open_forward(const struct od_dns_config *cfg, char *err, size_t errle
 	od_sockaddr_format((const struct sockaddr *)&cfg->forward_addr, text);
 	fd = socket(cfg->forward_addr.ss_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0)
-		return fail(err, errlen, -errno, "dns forwarder %s: socket: %s", text, strerror(errno));
+		return zl_errorf(err, errlen, -errno, "dns forwarder %s: socket: %s", text, strerror(errno));
 	/* Connected: the kernel already drops datagrams from other sources (and the source is checked
 	 * again on receipt); the local port is a random ephemeral one. */
 	if (connect(fd, (const struct sockaddr *)&cfg->forward_addr, cfg->forward_len)) {
 		rc = -errno;
 		close(fd);
-		return fail(err, errlen, rc, "dns forwarder %s: %s", text, strerror(-rc));
+		return zl_errorf(err, errlen, rc, "dns forwarder %s: %s", text, strerror(-rc));
 	}
 	return fd;
 }
@@ -942,12 +932,12 @@ static int open_all(struct od_dns_server *s, char *err, size_t errlen)
 
 	s->epfd = epoll_create1(EPOLL_CLOEXEC);
 	if (s->epfd < 0)
-		return fail(err, errlen, -errno, "dns: epoll: %s", strerror(errno));
+		return zl_errorf(err, errlen, -errno, "dns: epoll: %s", strerror(errno));
 	s->stopfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 	if (s->stopfd < 0)
-		return fail(err, errlen, -errno, "dns: eventfd: %s", strerror(errno));
+		return zl_errorf(err, errlen, -errno, "dns: eventfd: %s", strerror(errno));
 	if ((rc = ep_add(s, s->stopfd, EPOLLIN, ev_tag(EV_STOP, 0, 0))))
-		return fail(err, errlen, rc, "dns: epoll: %s", strerror(-rc));
+		return zl_errorf(err, errlen, rc, "dns: epoll: %s", strerror(-rc));
 	for (size_t i = 0; i < cfg->n_listen; i++) {
 		s->udp_fd[i] = open_socket(&cfg->listen[i], cfg->port, SOCK_DGRAM, err, errlen);
 		if (s->udp_fd[i] < 0)
@@ -957,14 +947,14 @@ static int open_all(struct od_dns_server *s, char *err, size_t errlen)
 			return s->tcp_fd[i];
 		if ((rc = ep_add(s, s->udp_fd[i], EPOLLIN, ev_tag(EV_UDP, i, 0))) ||
 		    (rc = ep_add(s, s->tcp_fd[i], EPOLLIN, ev_tag(EV_LISTEN, i, 0))))
-			return fail(err, errlen, rc, "dns: epoll: %s", strerror(-rc));
+			return zl_errorf(err, errlen, rc, "dns: epoll: %s", strerror(-rc));
 	}
 	if (cfg->forward) {
 		s->fwd_fd = open_forward(cfg, err, errlen);
 		if (s->fwd_fd < 0)
 			return s->fwd_fd;
 		if ((rc = ep_add(s, s->fwd_fd, EPOLLIN, ev_tag(EV_FORWARD, 0, 0))))
-			return fail(err, errlen, rc, "dns: epoll: %s", strerror(-rc));
+			return zl_errorf(err, errlen, rc, "dns: epoll: %s", strerror(-rc));
 	}
 	return 0;
 }
@@ -994,17 +984,17 @@ static void server_free(struct od_dns_server *s)
 static int check_config(const struct od_dns_config *cfg, char *err, size_t errlen)
 {
 	if (!cfg->n_listen || cfg->n_listen > OD_DNS_MAX_LISTEN)
-		return fail(err, errlen, -EINVAL, "dns: 1 to %d listen addresses, not %zu", OD_DNS_MAX_LISTEN,
+		return zl_errorf(err, errlen, -EINVAL, "dns: 1 to %d listen addresses, not %zu", OD_DNS_MAX_LISTEN,
 			    cfg->n_listen);
 	if (!cfg->port)
-		return fail(err, errlen, -EINVAL, "dns: port 0 (UDP and TCP must share one port)");
+		return zl_errorf(err, errlen, -EINVAL, "dns: port 0 (UDP and TCP must share one port)");
 	for (size_t i = 0; i < cfg->n_listen; i++) {
 		if (cfg->listen[i].family != AF_INET && cfg->listen[i].family != AF_INET6)
-			return fail(err, errlen, -EINVAL, "dns: listen address %zu is not IPv4 or IPv6", i);
+			return zl_errorf(err, errlen, -EINVAL, "dns: listen address %zu is not IPv4 or IPv6", i);
 	}
 	if (cfg->forward && ((cfg->forward_addr.ss_family != AF_INET && cfg->forward_addr.ss_family != AF_INET6) ||
 			     !cfg->forward_len || cfg->forward_len > sizeof(cfg->forward_addr)))
-		return fail(err, errlen, -EINVAL, "dns: the forwarder is not an IPv4 or IPv6 socket address");
+		return zl_errorf(err, errlen, -EINVAL, "dns: the forwarder is not an IPv4 or IPv6 socket address");
 	return 0;
 }
 
@@ -1019,10 +1009,10 @@ int od_dns_server_start(const struct od_dns_config *cfg, struct dns_zone *zone, 
 	if ((rc = check_config(cfg, err, errlen)))
 		return rc;
 	if (sodium_init() < 0)
-		return fail(err, errlen, -EIO, "dns: libsodium initialisation failed");
+		return zl_errorf(err, errlen, -EIO, "dns: libsodium initialisation failed");
 	s = calloc(1, sizeof(*s));
 	if (!s)
-		return fail(err, errlen, -ENOMEM, "dns: out of memory");
+		return zl_errorf(err, errlen, -ENOMEM, "dns: out of memory");
 	s->cfg = *cfg;
 	s->epfd = s->stopfd = s->fwd_fd = -1;
 	for (size_t i = 0; i < OD_DNS_MAX_LISTEN; i++)
@@ -1042,7 +1032,7 @@ int od_dns_server_start(const struct od_dns_config *cfg, struct dns_zone *zone, 
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	if (rc) {
 		server_free(s);
-		return fail(err, errlen, rc, "dns: thread: %s", strerror(-rc));
+		return zl_errorf(err, errlen, rc, "dns: thread: %s", strerror(-rc));
 	}
 	s->thread_started = true;
 	*out = s;
@@ -1126,13 +1116,13 @@ int od_dns_parse_forward(const char *text, struct od_dns_config *cfg, char *err,
 	struct zl_ip ip;
 
 	if (!text || !*text)
-		return fail(err, errlen, -EINVAL, "forwarder: empty address");
+		return zl_errorf(err, errlen, -EINVAL, "forwarder: empty address");
 	colon = strchr(text, ':');
 	if (bracketed) {
 		const char *close = strchr(text, ']');
 
 		if (!close || (close[1] && close[1] != ':'))
-			return fail(err, errlen, -EINVAL, "forwarder: expected [IPV6]:PORT");
+			return zl_errorf(err, errlen, -EINVAL, "forwarder: expected [IPV6]:PORT");
 		hlen = (size_t)(close - text - 1);
 		text++;
 		port_text = close[1] ? close + 2 : NULL;
@@ -1143,15 +1133,15 @@ int od_dns_parse_forward(const char *text, struct od_dns_config *cfg, char *err,
 		hlen = strlen(text);             /* no colon (IPv4) or several (a bare IPv6 address) */
 	}
 	if (hlen >= sizeof(host))
-		return fail(err, errlen, -EINVAL, "forwarder: not an IP address (names are not looked up)");
+		return zl_errorf(err, errlen, -EINVAL, "forwarder: not an IP address (names are not looked up)");
 	memcpy(host, text, hlen);
 	host[hlen] = '\0';
 	if (zl_ip_parse(host, &ip, NULL, 0))
-		return fail(err, errlen, -EINVAL, "forwarder: not an IP address (names are not looked up)");
+		return zl_errorf(err, errlen, -EINVAL, "forwarder: not an IP address (names are not looked up)");
 	if (bracketed && ip.family != AF_INET6)
-		return fail(err, errlen, -EINVAL, "forwarder: brackets are for IPv6 addresses");
+		return zl_errorf(err, errlen, -EINVAL, "forwarder: brackets are for IPv6 addresses");
 	if (port_text && parse_port(port_text, &port))
-		return fail(err, errlen, -EINVAL, "forwarder: port must be 1 to 65535");
+		return zl_errorf(err, errlen, -EINVAL, "forwarder: port must be 1 to 65535");
 	cfg->forward_len = od_sockaddr_make(&ip, port, &cfg->forward_addr);
 	cfg->forward = true;
 	if (errlen)

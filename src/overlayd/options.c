@@ -1,6 +1,7 @@
 /* zl-overlayd's command line: see options.h. A table of options, one small checker per kind of value;
  * nothing here touches the system, so every rule is unit-tested (tests/unit/test_overlayd_options.c). */
 #include "overlayd/options.h"
+#include "overlay/errmsg.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -20,19 +21,6 @@ enum {
 	HANDSHAKE_TIMEOUT_MAX_S = 86400,
 	DURATION_MAX_MS = 86400000,    /* no duration option goes beyond a day */
 };
-
-static int fail(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static int fail(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (err && errlen) {
-		va_start(ap, fmt);
-		vsnprintf(err, errlen, fmt, ap);
-		va_end(ap);
-	}
-	return -EINVAL;
-}
 
 /* ---- value checkers: 0 or -EINVAL with a message naming the option */
 
@@ -101,17 +89,17 @@ static int set_zone(struct od_options *o, const char *v, char *err, size_t errle
 	if (len && v[len - 1] == '.')
 		len--;
 	if (len == 0)
-		return fail(err, errlen, "--dns-zone: '%s': the root zone cannot be served (give e.g. overlay.local)", v);
+		return zl_errorf(err, errlen, -EINVAL, "--dns-zone: '%s': the root zone cannot be served (give e.g. overlay.local)", v);
 	if (v[len - 1] == '.')   /* "a.." : an empty last label that the loop below would not see */
-		return fail(err, errlen, "--dns-zone: '%s' has an empty label", v);
+		return zl_errorf(err, errlen, -EINVAL, "--dns-zone: '%s' has an empty label", v);
 	if (len > ZONE_TEXT_MAX)
-		return fail(err, errlen, "--dns-zone: name longer than %d characters", ZONE_TEXT_MAX);
+		return zl_errorf(err, errlen, -EINVAL, "--dns-zone: name longer than %d characters", ZONE_TEXT_MAX);
 	while (l < v + len) {
 		const char *end = memchr(l, '.', (size_t)(v + len - l));
 		size_t ll = end ? (size_t)(end - l) : (size_t)(v + len - l);
 
 		if (!zone_label_ok(l, ll))
-			return fail(err, errlen, "--dns-zone: '%s' is not a DNS name (labels of 1..63 letters, "
+			return zl_errorf(err, errlen, -EINVAL, "--dns-zone: '%s' is not a DNS name (labels of 1..63 letters, "
 				    "digits, '-' or '_', no '-' at either end)", v);
 		l += ll + 1;
 	}
@@ -127,7 +115,7 @@ static int set_port(struct od_options *o, const char *v, char *err, size_t errle
 	uint64_t p;
 
 	if (!parse_uint(v, 1, 65535, &p))
-		return fail(err, errlen, "--dns-port: '%s' is not a port (1..65535)", v);
+		return zl_errorf(err, errlen, -EINVAL, "--dns-port: '%s' is not a port (1..65535)", v);
 	o->dns_port = (uint16_t)p;
 	return 0;
 }
@@ -187,9 +175,9 @@ static int set_forward(struct od_options *o, const char *v, char *err, size_t er
 
 	memset(&cfg, 0, sizeof(cfg));
 	if (strlen(v) >= sizeof(o->dns_forward))
-		return fail(err, errlen, "--dns-forward: longer than %zu bytes", sizeof(o->dns_forward) - 1);
+		return zl_errorf(err, errlen, -EINVAL, "--dns-forward: longer than %zu bytes", sizeof(o->dns_forward) - 1);
 	if (od_dns_parse_forward(v, &cfg, e, sizeof(e)))
-		return fail(err, errlen, "--dns-forward: '%s': %s (expected ADDR, ADDR:PORT or [IPv6]:PORT)", v, e);
+		return zl_errorf(err, errlen, -EINVAL, "--dns-forward: '%s': %s (expected ADDR, ADDR:PORT or [IPv6]:PORT)", v, e);
 	snprintf(o->dns_forward, sizeof(o->dns_forward), "%s", v);
 	return 0;
 }
@@ -197,7 +185,7 @@ static int set_forward(struct od_options *o, const char *v, char *err, size_t er
 static int set_metrics(struct od_options *o, const char *v, char *err, size_t errlen)
 {
 	if (strlen(v) >= sizeof(o->metrics) || !addr_port_ok(v))
-		return fail(err, errlen, "--metrics: '%s' is not ADDR:PORT or [IPv6]:PORT", v);
+		return zl_errorf(err, errlen, -EINVAL, "--metrics: '%s' is not ADDR:PORT or [IPv6]:PORT", v);
 	snprintf(o->metrics, sizeof(o->metrics), "%s", v);
 	return 0;
 }
@@ -207,7 +195,7 @@ static int set_probe_interval(struct od_options *o, const char *v, char *err, si
 	uint64_t ms;
 
 	if (!parse_duration_ms(v, &ms) || ms < PROBE_INTERVAL_MIN_MS || ms > PROBE_INTERVAL_MAX_MS)
-		return fail(err, errlen, "--probe-interval: '%s' is not a duration in seconds from 0.1 to 3600 "
+		return zl_errorf(err, errlen, -EINVAL, "--probe-interval: '%s' is not a duration in seconds from 0.1 to 3600 "
 			    "(e.g. 2 or 0.5)", v);
 	o->probe_interval_ms = (uint32_t)ms;
 	return 0;
@@ -218,7 +206,7 @@ static int set_probe_misses(struct od_options *o, const char *v, char *err, size
 	uint64_t n;
 
 	if (!parse_uint(v, 1, PROBE_MISSES_MAX, &n))
-		return fail(err, errlen, "--probe-misses: '%s' is not a count from 1 to %d", v, PROBE_MISSES_MAX);
+		return zl_errorf(err, errlen, -EINVAL, "--probe-misses: '%s' is not a count from 1 to %d", v, PROBE_MISSES_MAX);
 	o->probe_misses = (uint32_t)n;
 	return 0;
 }
@@ -228,7 +216,7 @@ static int set_handshake_timeout(struct od_options *o, const char *v, char *err,
 	uint64_t ms;
 
 	if (!parse_duration_ms(v, &ms) || ms % 1000 || ms < 1000 || ms > HANDSHAKE_TIMEOUT_MAX_S * 1000ull)
-		return fail(err, errlen, "--handshake-timeout: '%s' is not a whole number of seconds from 1 to %d",
+		return zl_errorf(err, errlen, -EINVAL, "--handshake-timeout: '%s' is not a whole number of seconds from 1 to %d",
 			    v, HANDSHAKE_TIMEOUT_MAX_S);
 	o->handshake_timeout_s = (uint32_t)(ms / 1000);
 	return 0;
@@ -237,9 +225,9 @@ static int set_handshake_timeout(struct od_options *o, const char *v, char *err,
 static int set_data_dir(struct od_options *o, const char *v, char *err, size_t errlen)
 {
 	if (!*v)
-		return fail(err, errlen, "--data-dir: empty argument");
+		return zl_errorf(err, errlen, -EINVAL, "--data-dir: empty argument");
 	if (strlen(v) > OD_DATA_DIR_MAX)
-		return fail(err, errlen, "--data-dir: longer than %d bytes", OD_DATA_DIR_MAX);
+		return zl_errorf(err, errlen, -EINVAL, "--data-dir: longer than %d bytes", OD_DATA_DIR_MAX);
 	o->data_dir = v;
 	return 0;
 }
@@ -249,9 +237,9 @@ static int set_interface(struct od_options *o, const char *v, char *err, size_t 
 	char e[128];
 
 	if (!*v)
-		return fail(err, errlen, "--interface: empty argument");
+		return zl_errorf(err, errlen, -EINVAL, "--interface: empty argument");
 	if (!zl_ifname_valid(v, e, sizeof(e)))
-		return fail(err, errlen, "--interface: bad interface name '%s': %s", v, e);
+		return zl_errorf(err, errlen, -EINVAL, "--interface: bad interface name '%s': %s", v, e);
 	o->ifname = v;
 	return 0;
 }
@@ -259,7 +247,7 @@ static int set_interface(struct od_options *o, const char *v, char *err, size_t 
 static int set_on_change(struct od_options *o, const char *v, char *err, size_t errlen)
 {
 	if (!*v)
-		return fail(err, errlen, "--on-change: empty argument");
+		return zl_errorf(err, errlen, -EINVAL, "--on-change: empty argument");
 	o->on_change = v;
 	return 0;
 }
@@ -337,20 +325,20 @@ static int take(int argc, char **argv, int *i, struct od_options *o, bool seen[N
 	size_t k;
 
 	if (!d)
-		return fail(err, errlen, "unknown argument '%s'", argv[*i]);
+		return zl_errorf(err, errlen, -EINVAL, "unknown argument '%s'", argv[*i]);
 	k = (size_t)(d - defs);
 	if (seen[k])
-		return fail(err, errlen, "--%s given twice", d->name);
+		return zl_errorf(err, errlen, -EINVAL, "--%s given twice", d->name);
 	seen[k] = true;
 	if (!d->has_value) {
 		if (v)
-			return fail(err, errlen, "--%s takes no value", d->name);
+			return zl_errorf(err, errlen, -EINVAL, "--%s takes no value", d->name);
 		return d->set(o, "", err, errlen);
 	}
 	if (!v) {
 		/* "--dns-zone --no-dns" is a forgotten value, not a zone starting with dashes. */
 		if (*i + 1 >= argc || !strncmp(argv[*i + 1], "--", 2))
-			return fail(err, errlen, "--%s needs a value", d->name);
+			return zl_errorf(err, errlen, -EINVAL, "--%s needs a value", d->name);
 		v = argv[++*i];
 	}
 	return d->set(o, v, err, errlen);
@@ -375,7 +363,7 @@ enum od_options_result od_options_parse(int argc, char **argv, struct od_options
 	}
 	/* Asking for no DNS and for a DNS setting at once is a mistake worth reporting. */
 	if (!o->dns && (seen[OPT_DNS_ZONE] || seen[OPT_DNS_PORT] || seen[OPT_DNS_FORWARD])) {
-		fail(err, errlen, "--no-dns cannot be combined with --dns-zone, --dns-port or --dns-forward");
+		zl_errorf(err, errlen, -EINVAL, "--no-dns cannot be combined with --dns-zone, --dns-port or --dns-forward");
 		return OD_OPTIONS_ERROR;
 	}
 	return OD_OPTIONS_RUN;

@@ -1,5 +1,6 @@
 /* Service records registered for DNS: see registry.h. */
 #include "overlayd/registry.h"
+#include "overlay/errmsg.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -13,19 +14,6 @@
 #include "overlayd/membership.h"
 
 enum { FQDN_MAX = 253, NODE_GROUP_MAX = 4 };
-
-static int fail(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static int fail(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (err && errlen) {
-		va_start(ap, fmt);
-		vsnprintf(err, errlen, fmt, ap);
-		va_end(ap);
-	}
-	return -EINVAL;
-}
 
 /* ---- request arguments */
 
@@ -45,7 +33,7 @@ static int only_known(json_object *o, const char *what, const char *const known[
 		while (known[i] && strcmp(known[i], key))
 			i++;
 		if (!known[i])
-			return fail(err, errlen, "%s: unknown field '%s'", what, key);
+			return zl_errorf(err, errlen, -EINVAL, "%s: unknown field '%s'", what, key);
 	}
 	return 0;
 }
@@ -58,9 +46,9 @@ static int str_arg(json_object *o, const char *what, bool required, const char *
 
 	*out = NULL;
 	if (!member(o, dot ? dot + 1 : what, &v))
-		return required ? fail(err, errlen, "missing argument '%s'", what) : 0;
+		return required ? zl_errorf(err, errlen, -EINVAL, "missing argument '%s'", what) : 0;
 	if (!json_object_is_type(v, json_type_string) || !*json_object_get_string(v))
-		return fail(err, errlen, "'%s' must be a non-empty string", what);
+		return zl_errorf(err, errlen, -EINVAL, "'%s' must be a non-empty string", what);
 	*out = json_object_get_string(v);
 	return 0;
 }
@@ -74,11 +62,11 @@ static int int_arg(json_object *o, const char *what, bool required, int64_t lo, 
 	int64_t x;
 
 	if (!member(o, dot ? dot + 1 : what, &v))
-		return required ? fail(err, errlen, "missing argument '%s'", what) : 0;
+		return required ? zl_errorf(err, errlen, -EINVAL, "missing argument '%s'", what) : 0;
 	x = json_object_get_int64(v);
 	/* json-c clamps big values to INT64_MAX, which is above every hi used here. */
 	if (!json_object_is_type(v, json_type_int) || x < lo || x > hi)
-		return fail(err, errlen, "'%s' must be an integer from %lld to %lld", what, (long long)lo, (long long)hi);
+		return zl_errorf(err, errlen, -EINVAL, "'%s' must be an integer from %lld to %lld", what, (long long)lo, (long long)hi);
 	*out = x;
 	return 0;
 }
@@ -93,7 +81,7 @@ static int relative_name(const struct od_node *n, const char *what, const char *
 	bool absolute;
 
 	if (len >= sizeof(low))
-		return fail(err, errlen, "%s: too long (at most %d bytes)", what, FQDN_MAX);
+		return zl_errorf(err, errlen, -EINVAL, "%s: too long (at most %d bytes)", what, FQDN_MAX);
 	for (size_t i = 0; i <= len; i++)
 		low[i] = (char)tolower((unsigned char)in[i]);
 	if (zl && zone[zl - 1] == '.')
@@ -101,15 +89,15 @@ static int relative_name(const struct od_node *n, const char *what, const char *
 	absolute = len > 1 && low[len - 1] == '.';
 	core = absolute ? len - 1 : len;
 	if (zl && core == zl && !memcmp(low, zone, zl))
-		return fail(err, errlen, "%s: '%s' is the zone itself; give a name inside it", what, in);
+		return zl_errorf(err, errlen, -EINVAL, "%s: '%s' is the zone itself; give a name inside it", what, in);
 	if (zl && core > zl && low[core - zl - 1] == '.' && !memcmp(low + core - zl, zone, zl))
 		core -= zl + 1;
 	else if (absolute && !target)
-		return fail(err, errlen, "%s: '%s' is not inside the zone %s", what, in, zone);
+		return zl_errorf(err, errlen, -EINVAL, "%s: '%s' is not inside the zone %s", what, in, zone);
 	else
 		core = len;
 	if (core >= ZL_DNS_NAME_SIZE)
-		return fail(err, errlen, "%s: too long (at most %d bytes relative to the zone)", what, FQDN_MAX);
+		return zl_errorf(err, errlen, -EINVAL, "%s: too long (at most %d bytes relative to the zone)", what, FQDN_MAX);
 	memcpy(out, low, core);
 	out[core] = '\0';
 	return 0;
@@ -121,7 +109,7 @@ static int canonical_addr(const char *what, const char *in, char out[ZL_ADDR_STR
 	char buf[ZL_IP_STRLEN];
 
 	if (zl_ip_parse(in, &ip, NULL, 0))
-		return fail(err, errlen, "'%s': '%s' is not an IPv4 or IPv6 address", what, in);
+		return zl_errorf(err, errlen, -EINVAL, "'%s': '%s' is not an IPv4 or IPv6 address", what, in);
 	snprintf(out, ZL_ADDR_STRLEN, "%s", zl_ip_format(&ip, buf));
 	return 0;
 }
@@ -134,7 +122,7 @@ static int parse_check(json_object *o, struct zl_state_dns_check *k, char *err, 
 	int rc;
 
 	if (!json_object_is_type(o, json_type_object))
-		return fail(err, errlen, "'check' must be an object {kind, port, path, interval_s, threshold}");
+		return zl_errorf(err, errlen, -EINVAL, "'check' must be an object {kind, port, path, interval_s, threshold}");
 	if ((rc = only_known(o, "check", known, err, errlen)) || (rc = str_arg(o, "check.kind", true, &kind, err, errlen)) ||
 	    (rc = int_arg(o, "check.port", true, 1, 65535, &port, err, errlen)) ||
 	    (rc = str_arg(o, "check.path", false, &path, err, errlen)) ||
@@ -142,12 +130,12 @@ static int parse_check(json_object *o, struct zl_state_dns_check *k, char *err, 
 	    (rc = int_arg(o, "check.threshold", false, 1, 100, &threshold, err, errlen)))
 		return rc;
 	if (strcmp(kind, "tcp") && strcmp(kind, "http"))
-		return fail(err, errlen, "'check.kind' must be \"tcp\" or \"http\"");
+		return zl_errorf(err, errlen, -EINVAL, "'check.kind' must be \"tcp\" or \"http\"");
 	k->kind = kind[0] == 't' ? ZL_CHECK_TCP : ZL_CHECK_HTTP;
 	if (k->kind == ZL_CHECK_TCP && path)
-		return fail(err, errlen, "'check.path' is only for http checks");
+		return zl_errorf(err, errlen, -EINVAL, "'check.path' is only for http checks");
 	if (path && strlen(path) >= sizeof(k->path))
-		return fail(err, errlen, "'check.path' is longer than %zu bytes", sizeof(k->path) - 1);
+		return zl_errorf(err, errlen, -EINVAL, "'check.path' is longer than %zu bytes", sizeof(k->path) - 1);
 	if (k->kind == ZL_CHECK_HTTP)
 		snprintf(k->path, sizeof(k->path), "%s", path ? path : "/");
 	k->port = (uint16_t)port;
@@ -164,7 +152,7 @@ static int parse_srv(const struct od_node *n, json_object *o, struct zl_state_dn
 	int rc;
 
 	if (!json_object_is_type(o, json_type_object))
-		return fail(err, errlen, "'srv' must be an object {priority, weight, port, target}");
+		return zl_errorf(err, errlen, -EINVAL, "'srv' must be an object {priority, weight, port, target}");
 	if ((rc = only_known(o, "srv", known, err, errlen)) ||
 	    (rc = int_arg(o, "srv.priority", true, 0, 65535, &prio, err, errlen)) ||
 	    (rc = int_arg(o, "srv.weight", true, 0, 65535, &weight, err, errlen)) ||
@@ -194,10 +182,10 @@ int od_registry_parse_add(const struct od_node *n, json_object *req, struct zl_s
 	    (rc = int_arg(req, "ttl", false, 0, ZL_DNS_MAX_TTL, &ttl, err, errlen)))
 		return rc;
 	if (has_addr == has_srv)
-		return fail(err, errlen, "give either 'addr' (an address record) or 'srv' (an SRV record)");
+		return zl_errorf(err, errlen, -EINVAL, "give either 'addr' (an address record) or 'srv' (an SRV record)");
 	if (has_addr) {
 		if (!json_object_is_type(addr, json_type_string))
-			return fail(err, errlen, "'addr' must be a string (an IPv4 or IPv6 address)");
+			return zl_errorf(err, errlen, -EINVAL, "'addr' must be a string (an IPv4 or IPv6 address)");
 		out->kind = ZL_DNS_ADDR;
 		rc = canonical_addr("addr", json_object_get_string(addr), out->addr, err, errlen);
 		if (!rc && member(req, "check", &check))
@@ -205,7 +193,7 @@ int od_registry_parse_add(const struct od_node *n, json_object *req, struct zl_s
 	} else {
 		rc = parse_srv(n, srv, out, err, errlen);
 		if (!rc && member(req, "check", &check))
-			rc = fail(err, errlen, "'check' is only for address records");
+			rc = zl_errorf(err, errlen, -EINVAL, "'check' is only for address records");
 	}
 	if (rc)
 		return rc;
@@ -324,19 +312,19 @@ static int check_add(const struct od_node *n, const struct zl_state_dns_record *
 	const char *why;
 
 	if (!n->st.config.is_leader) {
-		fail(err, errlen, "only the leader changes the records");
+		zl_errorf(err, errlen, -EINVAL, "only the leader changes the records");
 		return -EPERM;
 	}
 	if (!zl_state_dns_validate(rec, err, errlen))
 		return -EINVAL;
 	/* The reason first: a long name quoted in full would not leave room for it. */
 	if (!fits_zone(n, rec->name))
-		return fail(err, errlen, "name: too long once the zone %s is appended (%d bytes at most)",
+		return zl_errorf(err, errlen, -EINVAL, "name: too long once the zone %s is appended (%d bytes at most)",
 			    n->opts.dns_zone, FQDN_MAX);
 	if ((why = reserved_name(n, rec->name)))
-		return fail(err, errlen, "name: '%s' %s", rec->name, why);
+		return zl_errorf(err, errlen, -EINVAL, "name: '%s' %s", rec->name, why);
 	if (rec->kind == ZL_DNS_SRV && rec->target[strlen(rec->target) - 1] != '.' && !fits_zone(n, rec->target))
-		return fail(err, errlen, "srv.target: too long once the zone %s is appended (%d bytes at most)",
+		return zl_errorf(err, errlen, -EINVAL, "srv.target: too long once the zone %s is appended (%d bytes at most)",
 			    n->opts.dns_zone, FQDN_MAX);
 	return 0;
 }
@@ -374,12 +362,12 @@ int od_registry_add(struct od_node *n, const struct zl_state_dns_record *rec, bo
 			n->st.dns[idx] = old;
 	} else {
 		if (n->st.n_dns >= ZL_DNS_MAX_RECORDS) {
-			fail(err, errlen, "the cluster already has the maximum of %d records", ZL_DNS_MAX_RECORDS);
+			zl_errorf(err, errlen, -EINVAL, "the cluster already has the maximum of %d records", ZL_DNS_MAX_RECORDS);
 			return -ENOSPC;
 		}
 		grown = realloc(n->st.dns, (n->st.n_dns + 1) * sizeof(*grown));
 		if (!grown) {
-			fail(err, errlen, "out of memory");
+			zl_errorf(err, errlen, -EINVAL, "out of memory");
 			return -ENOMEM;
 		}
 		n->st.dns = grown;
@@ -409,21 +397,21 @@ int od_registry_remove(struct od_node *n, const char *name, const char *addr, si
 
 	*removed = 0;
 	if (!n->st.config.is_leader) {
-		fail(err, errlen, "only the leader changes the records");
+		zl_errorf(err, errlen, -EINVAL, "only the leader changes the records");
 		return -EPERM;
 	}
 	for (size_t i = 0; i < n_old; i++)
 		k += remove_matches(&old[i], name, addr);
 	if (k == 0) {
 		if (addr && addr[0])
-			fail(err, errlen, "no address %s registered for '%s'", addr, name);
+			zl_errorf(err, errlen, -EINVAL, "no address %s registered for '%s'", addr, name);
 		else
-			fail(err, errlen, "no record named '%s'", name);
+			zl_errorf(err, errlen, -EINVAL, "no record named '%s'", name);
 		return -ENOENT;
 	}
 	kept = n_old > k ? calloc(n_old - k, sizeof(*kept)) : NULL;
 	if (n_old > k && !kept) {
-		fail(err, errlen, "out of memory");
+		zl_errorf(err, errlen, -EINVAL, "out of memory");
 		return -ENOMEM;
 	}
 	for (size_t i = 0; i < n_old; i++) {
@@ -473,19 +461,19 @@ static int parse_list(json_object *arr, struct zl_state_dns_record **out, size_t
 	*out = NULL;
 	*count = 0;
 	if (!json_object_is_type(arr, json_type_array))
-		return fail(err, errlen, "dns: not an array");
+		return zl_errorf(err, errlen, -EINVAL, "dns: not an array");
 	len = json_object_array_length(arr);
 	if (len > ZL_DNS_MAX_RECORDS)
-		return fail(err, errlen, "dns: %zu records, at most %d are allowed", len, ZL_DNS_MAX_RECORDS);
+		return zl_errorf(err, errlen, -EINVAL, "dns: %zu records, at most %d are allowed", len, ZL_DNS_MAX_RECORDS);
 	recs = len ? calloc(len, sizeof(*recs)) : NULL;
 	if (len && !recs) {
-		fail(err, errlen, "out of memory");
+		zl_errorf(err, errlen, -EINVAL, "out of memory");
 		return -ENOMEM;
 	}
 	for (size_t i = 0; i < len; i++) {
 		if (!zl_state_dns_from_json(json_object_array_get_idx(arr, i), &recs[i], e, sizeof(e))) {
 			free(recs);
-			return fail(err, errlen, "dns[%zu]: %s", i, e);
+			return zl_errorf(err, errlen, -EINVAL, "dns[%zu]: %s", i, e);
 		}
 	}
 	*out = recs;
