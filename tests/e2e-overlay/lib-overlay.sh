@@ -222,7 +222,9 @@ ov_start() {
 	echo "$pid" >"$E2E_TMP/pid.n$i"
 	deadline=$((SECONDS + OV_START_TIMEOUT))
 	while :; do
-		if ! pid_is_ours "$pid" "$(ov_tag "$i")"; then
+		# Not ours yet is not gone: under load the background job may not have exec'd the daemon yet
+		# (its command line is still this script's), and waiting for it then would wait for the daemon.
+		if ! pid_is_ours "$pid" "$(ov_tag "$i")" && pid_exited "$pid"; then
 			wait "$pid" 2>/dev/null; rc=$?
 			if [ "$rc" = 0 ] && pid=$(ov_find_pid "$i"); then
 				echo "$pid $(ov_tag "$i")" >>"$E2E_TMP/pids"; echo "$pid" >"$E2E_TMP/pid.n$i"

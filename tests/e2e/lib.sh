@@ -95,6 +95,13 @@ e2e_export_ledger() {
 
 # pid_is_ours PID TAG: the pid is alive (not a zombie) and its command line still mentions TAG,
 # so a recycled pid is never signalled.
+# pid_exited PID: the process is gone or a zombie (a child of ours that has not been waited for).
+pid_exited() {
+	local state
+	state=$(awk '/^State:/ {print $2}' "/proc/$1/status" 2>/dev/null)
+	[ -z "$state" ] || [ "$state" = Z ]
+}
+
 pid_is_ours() {
 	local pid=$1 tag=$2 state
 	[ -r "/proc/$pid/cmdline" ] || return 1
