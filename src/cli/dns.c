@@ -297,7 +297,7 @@ static int row_cmp(const void *x, const void *y)
 static void check_text(json_object *rec, char *out, size_t len)
 {
 	json_object *c;
-	const char *kind, *path;
+	const char *kind, *path, *health;
 
 	if (!json_object_object_get_ex(rec, "check", &c) || !json_object_is_type(c, json_type_object)) {
 		snprintf(out, len, "-");
@@ -305,9 +305,11 @@ static void check_text(json_object *rec, char *out, size_t len)
 	}
 	kind = cli_json_str(c, "kind");
 	path = cli_json_str(c, "path");
-	snprintf(out, len, "%s:%lld%s every %llds, down after %lld", kind ? kind : "?",
+	health = cli_json_str(rec, "health");
+	snprintf(out, len, "%s:%lld%s every %llds, down after %lld%s%s%s", kind ? kind : "?",
 		 (long long)cli_json_int(c, "port", 0), path && strcmp(path, "/") ? path : "",
-		 (long long)cli_json_int(c, "interval_s", 0), (long long)cli_json_int(c, "threshold", 0));
+		 (long long)cli_json_int(c, "interval_s", 0), (long long)cli_json_int(c, "threshold", 0),
+		 health ? " (" : "", health ? health : "", health ? ")" : "");
 }
 
 static void print_records(FILE *f, json_object *records)

@@ -20,6 +20,7 @@
 #include "overlayd/membership.h"
 #include "overlayd/net.h"
 #include "overlayd/registry.h"
+#include "overlayd/svc_check.h"
 
 enum {
 	READ_CHUNK = 16 << 10,
@@ -504,6 +505,14 @@ static json_object *do_dns_list(struct req_ctx *rc)
 		json_object_put(resp);
 		json_object_put(records);
 		return NULL;
+	}
+	/* Checks run on each node from where it stands: the verdict is this node's own. */
+	for (size_t i = 0; i < rc->n->st.n_dns; i++) {
+		const struct zl_state_dns_record *rec = &rc->n->st.dns[i];
+
+		if (rec->check.kind != ZL_CHECK_NONE)
+			add_str(json_object_array_get_idx(records, i), "health",
+				od_svc_state_name(od_svc_checks_state(rc->n, rec)));
 	}
 	add_str(body, "zone", rc->n->opts.dns_zone);
 	json_object_object_add(body, "records", records);

@@ -134,6 +134,16 @@ start_watch() {
 	echo "$WATCH_PID --data-dir ${OV_DIR[$i]} watch" >>"$E2E_TMP/pids"
 }
 
+# dns_health I NAME ADDR STATE: node I's dns list --json gives that record this check verdict.
+dns_health() {
+	ip netns exec "${OV_NS[$1]}" "$OV_CLI" --data-dir "${OV_DIR[$1]}" dns list --json |
+		python3 -c '
+import json, sys
+name, addr, want = sys.argv[1:4]
+recs = [r for r in json.load(sys.stdin)["records"] if r.get("name") == name and r.get("addr") == addr]
+sys.exit(0 if len(recs) == 1 and recs[0].get("health") == want else 1)' "$2" "$3" "$4"
+}
+
 # stop_watch PID: SIGTERM; the watcher must exit 0.
 stop_watch() {
 	local rc
@@ -200,6 +210,8 @@ for i in 1 2 3; do
 	check "host $i's log has service.down for $IP2" grep -qE "event=service\.down name=web address=$IP2 port=8080" \
 		"$E2E_TMP/n$i.daemon.log"
 done
+check "dns list --json on host 1: web $IP2 health down, $IP3 up" eval "dns_health 1 web $IP2 down && dns_health 1 web $IP3 up"
+check "dns list on host 1 shows '(down)' in the CHECK column" eval "'$OV_CLI' --data-dir '${OV_DIR[1]}' dns list | grep -E '^web +A +$IP2 .*\\(down\\)'"
 check "host 3's address never went down (host 1's watcher)" eval "! watch_has '$E2E_TMP/watch1.json' json \
 	kind=service state=down address=$IP3 >/dev/null"
 
@@ -219,6 +231,8 @@ mine = [(e[\"state\"], e[\"reason\"]) for e in ev if e[\"kind\"] == \"service\" 
 sys.exit(0 if mine[-2:] == [(\"down\", \"connect refused\"), (\"up\", \"connected\")] else (print(mine) or 1))'"
 check "host 3's watcher shows 'service up web $IP2:8080 (connected)'" \
 	watch_shows "$E2E_TMP/watch3.txt" text kind=service state=up name=web address="$IP2" port=8080 reason=connected
+
+check "dns list --json on host 1: web $IP2 health up again" dns_health 1 web "$IP2" up
 
 step "an HTTP check: api on host 3 ($IP3:8082/health), 200 while a flag file exists, else 503"
 touch "$E2E_TMP/healthy"
