@@ -11,33 +11,12 @@
 #include "dns/answer.h"
 #include "dns/wire.h"
 #include "dns/zone.h"
+#include "dns_msg.h"
 #include "test.h"
 
 enum { NEG_TTL = 60, NS_TTL = 3600, BIG_N = 100, MID_N = 30 };
 
 /* ---- queries ---- */
-
-struct msg {
-	uint8_t b[1024];
-	size_t n;
-};
-
-static void put8(struct msg *m, unsigned v) { m->b[m->n++] = (uint8_t)v; }
-static void put16(struct msg *m, unsigned v) { put8(m, v >> 8); put8(m, v & 0xff); }
-
-static void put_name(struct msg *m, const char *text)
-{
-	while (*text) {
-		const char *dot = strchr(text, '.');
-		size_t l = dot ? (size_t)(dot - text) : strlen(text);
-
-		put8(m, (unsigned)l);
-		memcpy(m->b + m->n, text, l);
-		m->n += l;
-		text += l + (dot ? 1 : 0);
-	}
-	put8(m, 0);
-}
 
 /* A query; edns < 0: no OPT, else an OPT with that payload size (and DO when dnssec_ok). */
 static void build(struct msg *m, unsigned id, unsigned flags, const char *name, unsigned type, unsigned cls,

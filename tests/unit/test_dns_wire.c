@@ -7,33 +7,11 @@
 #include <string.h>
 #include <strings.h>
 #include "dns/wire.h"
+#include "dns_msg.h"
 #include "test.h"
 
 /* ---- a query builder ---- */
 
-struct msg {
-	uint8_t b[1024];
-	size_t n;
-};
-
-static void put8(struct msg *m, unsigned v) { m->b[m->n++] = (uint8_t)v; }
-static void put16(struct msg *m, unsigned v) { put8(m, v >> 8); put8(m, v & 0xff); }
-static void put32(struct msg *m, uint32_t v) { put16(m, v >> 16); put16(m, v & 0xffff); }
-
-/* "a.b.c" as labels, each label copied as given (case kept), ending with the root. */
-static void put_name(struct msg *m, const char *text)
-{
-	while (*text) {
-		const char *dot = strchr(text, '.');
-		size_t l = dot ? (size_t)(dot - text) : strlen(text);
-
-		put8(m, (unsigned)l);
-		memcpy(m->b + m->n, text, l);
-		m->n += l;
-		text += l + (dot ? 1 : 0);
-	}
-	put8(m, 0);
-}
 
 static void put_header(struct msg *m, unsigned id, unsigned flags, unsigned qd, unsigned an, unsigned ns,
 		       unsigned ar)
