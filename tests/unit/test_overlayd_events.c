@@ -20,6 +20,7 @@
 #include "overlayd/control_server.h"
 #include "overlayd/events.h"
 #include "overlayd/log.h"
+#include "overlayd_fixture.h"
 #include "test.h"
 
 static char scratch[64];
@@ -58,24 +59,6 @@ static bool no_children(void)
 	siginfo_t si;
 
 	return waitid(P_ALL, 0, &si, WEXITED | WNOHANG | WNOWAIT) < 0 && errno == ECHILD;
-}
-
-static int64_t now_ms(void)
-{
-	return (int64_t)(od_now_ns() / 1000000ull);
-}
-
-/* Runs the loop until cond(arg) or max_ms; returns cond's last value. */
-static bool pump_until(struct env *e, bool (*cond)(void *), void *arg, int max_ms)
-{
-	int64_t end = now_ms() + max_ms;
-
-	while (!cond(arg)) {
-		if (now_ms() >= end)
-			return false;
-		wg_loop_wait(&e->loop, 20);
-	}
-	return true;
 }
 
 static bool cond_no_children(void *arg)
@@ -228,9 +211,9 @@ static void test_hook_environment(void)
 	setenv("ZL_STATE", "forged", 1);
 	env_open(&e, cmd);
 	od_events_emit(&e.n, &peer);
-	CHECK(pump_until(&e, cond_no_children, NULL, 10000));
+	CHECK(loop_until(&e.loop, cond_no_children, NULL, 10000));
 	od_events_emit(&e.n, &svc);
-	CHECK(pump_until(&e, cond_no_children, NULL, 10000));
+	CHECK(loop_until(&e.loop, cond_no_children, NULL, 10000));
 	snprintf(cmd, sizeof(cmd), "%s.peer", envp);
 	check_zl_env(cmd, want_peer);
 	snprintf(cmd, sizeof(cmd), "%s.service", envp);
@@ -261,13 +244,13 @@ static void test_hook_concurrency_limit(void)
 		od_events_emit(&e.n, &ev);
 	}
 	eight = (struct lines_goal){ started, 8 };
-	CHECK(pump_until(&e, cond_lines, &eight, 10000));
+	CHECK(loop_until(&e.loop, cond_lines, &eight, 10000));
 	CHECK(!no_children());
 	/* The two beyond the limit were skipped at once (never started), not queued. */
 	CHECK(count_containing(logp, "event=hook.skipped") == 2);
 	CHECK(count_containing(logp, "name=h8 ") == 2);   /* the event line and its skip line */
 	close(open(go, O_WRONLY | O_CREAT | O_CLOEXEC, 0600));
-	CHECK(pump_until(&e, cond_no_children, NULL, 10000));
+	CHECK(loop_until(&e.loop, cond_no_children, NULL, 10000));
 	CHECK(count_lines(started) == 8);
 	for (int i = 0; i < 10; i++) {
 		snprintf(name, sizeof(name), "h%d", i);
@@ -280,8 +263,8 @@ static void test_hook_concurrency_limit(void)
 		od_events_emit(&e.n, &ev);
 	}
 	nine = (struct lines_goal){ started, 9 };
-	CHECK(pump_until(&e, cond_lines, &nine, 10000));
-	CHECK(pump_until(&e, cond_no_children, NULL, 10000));
+	CHECK(loop_until(&e.loop, cond_lines, &nine, 10000));
+	CHECK(loop_until(&e.loop, cond_no_children, NULL, 10000));
 	CHECK(file_has_line(started, "again"));
 	restore_log();
 	CHECK(count_containing(logp, "event=hook.exited") == 9);
@@ -339,11 +322,11 @@ static void test_hook_timeout_kill(void)
 	t0 = now_ms();
 	od_events_emit(&e.n, &ev);
 	have_child = (struct lines_goal){ childp, 1 };
-	CHECK(pump_until(&e, cond_lines, &have_child, 10000));
+	CHECK(loop_until(&e.loop, cond_lines, &have_child, 10000));
 	pid = read_pid(pidp);
 	child = read_pid(childp);
 	CHECK(pid > 0 && child > 0);
-	CHECK(pump_until(&e, cond_no_children, NULL, OD_HOOK_TIMEOUT_MS + 10000));
+	CHECK(loop_until(&e.loop, cond_no_children, NULL, OD_HOOK_TIMEOUT_MS + 10000));
 	restore_log();
 	/* Killed, and not before its time. */
 	CHECK(now_ms() - t0 >= OD_HOOK_TIMEOUT_MS);
@@ -528,7 +511,7 @@ static json_object *next_frame(struct env *e, struct client *c)
 {
 	json_object *f;
 
-	if (!pump_until(e, client_poll, c, 5000))
+	if (!loop_until(&e->loop, client_poll, c, 5000))
 		return NULL;
 	f = c->frame;
 	c->frame = NULL;
@@ -616,7 +599,7 @@ static void test_watchers(void)
 	      !strcmp(jstr(v, "state"), "down") && !strcmp(jstr(v, "reason"), "connect refused"));
 	json_object_put(f);
 	/* Not a watcher: nothing arrives. */
-	CHECK(!pump_until(&e, client_poll, &other, 200) && !other.eof);
+	CHECK(!loop_until(&e.loop, client_poll, &other, 200) && !other.eof);
 
 	/* stuck never reads: once WATCH_OUT_LIMIT (1 MiB) piles up it is dropped; w keeps up. */
 	memset(reason, 'x', sizeof(reason) - 1);
@@ -631,7 +614,7 @@ static void test_watchers(void)
 		}
 		wg_loop_wait(&e.loop, 0);
 	}
-	CHECK(pump_until(&e, cond_eof, &stuck, 5000));
+	CHECK(loop_until(&e.loop, cond_eof, &stuck, 5000));
 	CHECK(!w.eof);
 	od_events_emit(&e.n, &live);
 	f = next_frame(&e, &w);

@@ -21,6 +21,7 @@
 #include "overlayd/metrics_http.h"
 #include "overlayd/metrics_text.h"
 #include "overlayd/node.h"
+#include "overlayd_fixture.h"
 #include "test.h"
 
 static char scratch[64];
@@ -412,14 +413,6 @@ struct client {
 	size_t read_limit;         /* bytes per pump round (0 = as much as there is): a slow reader */
 };
 
-static uint64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
 static void client_open(struct client *c, uint16_t port, const char *req, size_t req_len)
 {
 	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons(port), .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
@@ -472,7 +465,7 @@ static void client_io(struct client *c)
 /* Runs the server's loop and the client for up to ms, or until the server closed the connection. */
 static void pump(struct http_fixture *f, struct client *c, size_t n_clients, uint64_t ms)
 {
-	uint64_t deadline = now_ms() + ms;
+	int64_t deadline = now_ms() + ms;
 
 	while (now_ms() < deadline) {
 		bool all_closed = true;
@@ -780,22 +773,6 @@ static void test_http_large_answer_slow_reader(void)
 
 /* ---------------------------------------------------------------- rendering a real node */
 
-static int fake_send(void *ctx, const struct wg_endpoint *to, const uint8_t *d, size_t l, uint8_t dscp) { return 0; }
-static void fake_tun(void *ctx, const uint8_t *p, size_t l) {}
-static uint64_t fake_clock(void *ctx) { return 1000000000ull; }
-
-static struct wg_device *fake_device(void)
-{
-	struct wg_io_ops ops = { .send_udp = fake_send, .write_tun = fake_tun, .mono_ns = fake_clock, .wall_ns = fake_clock };
-
-	return wg_device_new(&ops);
-}
-
-static void keypair(uint8_t priv[32], uint8_t pub[32])
-{
-	randombytes_buf(priv, 32);
-	crypto_scalarmult_base(pub, priv);
-}
 
 /* Writes a state file into a fresh data dir and loads it with a fake device. */
 static bool load_node(struct od_node *n, struct zl_state *st)
@@ -1024,7 +1001,7 @@ static void test_open_serves_render(void)
 		fprintf(stderr, "  %s\n", err);
 	} else {
 		client_open(&c, port, req, strlen(req));
-		for (uint64_t end = now_ms() + 5000; !c.closed && now_ms() < end;) {
+		for (int64_t end = now_ms() + 5000; !c.closed && now_ms() < end;) {
 			wg_loop_wait(&loop, 5);
 			client_io(&c);
 		}

@@ -15,27 +15,12 @@
 #include "overlayd/log.h"
 #include "overlayd/member_check.h"
 #include "overlayd/node.h"
+#include "overlayd_fixture.h"
 #include "test.h"
 
 static char scratch[64];
 static int dir_seq;
 
-static int fake_send(void *ctx, const struct wg_endpoint *to, const uint8_t *d, size_t l, uint8_t dscp) { return 0; }
-static void fake_tun(void *ctx, const uint8_t *p, size_t l) {}
-static uint64_t fake_clock(void *ctx) { return 1000000000ull; }
-
-static struct wg_device *fake_device(void)
-{
-	struct wg_io_ops ops = { .send_udp = fake_send, .write_tun = fake_tun, .mono_ns = fake_clock, .wall_ns = fake_clock };
-
-	return wg_device_new(&ops);
-}
-
-static void keypair(uint8_t priv[32], uint8_t pub[32])
-{
-	randombytes_buf(priv, 32);
-	crypto_scalarmult_base(pub, priv);
-}
 
 /* A fresh data dir with a leader's state (cidr, one unused token), loaded into n with a fake device.
  * The token record is returned in *tok. */

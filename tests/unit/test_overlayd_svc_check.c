@@ -16,6 +16,7 @@
 #include "overlayd/events.h"
 #include "overlayd/log.h"
 #include "overlayd/svc_check.h"
+#include "overlayd_fixture.h"
 #include "test.h"
 
 enum mode { M_TCP, M_200, M_503, M_GARBAGE, M_SILENCE, M_HANGUP };
@@ -234,23 +235,6 @@ static void set_records(struct env *e, const struct zl_state_dns_record *recs, s
 	e->n.st.n_dns = n;
 }
 
-static int64_t now_ms(void)
-{
-	return (int64_t)(od_now_ns() / 1000000ull);
-}
-
-static bool pump_until(struct env *e, bool (*cond)(void *), void *arg, int max_ms)
-{
-	int64_t end = now_ms() + max_ms;
-
-	while (!cond(arg)) {
-		if (now_ms() >= end)
-			return false;
-		wg_loop_wait(&e->loop, 20);
-	}
-	return true;
-}
-
 static void pump_for(struct env *e, int ms)
 {
 	int64_t end = now_ms() + ms;
@@ -276,7 +260,7 @@ static bool wait_state(struct env *e, const struct zl_state_dns_record *rec, enu
 {
 	struct want_state w = { e, rec, s };
 
-	return pump_until(e, cond_state, &w, max_ms);
+	return loop_until(&e->loop, cond_state, &w, max_ms);
 }
 
 /* The service events about name, oldest first, as "up:reason" / "down:reason" joined by '|'. */
