@@ -70,7 +70,7 @@ static void test_aead_rfc8439_a5(void)
  * associated data here, so compare against the one-shot call, itself checked above). */
 static void test_aead_key_matches_one_shot(void)
 {
-	static const size_t sizes[] = { 0, 1, 15, 16, 63, 64, 255, 1023, 1024, 1025, 1420, 8192, 65519 };
+	static const size_t sizes[] = { 0, 1, 15, 16, 63, 64, 255, 511, 512, 513, 1023, 1024, 1025, 1420, 8192, 65519 };
 	static uint8_t plain[65536], ref[65536 + 16], out[65536 + 16];
 	uint8_t key[32];
 	struct wg_aead_key k;
@@ -97,7 +97,7 @@ static void test_aead_key_matches_one_shot(void)
 
 static void test_aead_key_round_trip(void)
 {
-	static const size_t sizes[] = { 0, 1, 16, 100, 1023, 1024, 1420, 4096, 8192 };
+	static const size_t sizes[] = { 0, 1, 16, 100, 511, 512, 1023, 1024, 1420, 4096, 8192 };
 	static uint8_t plain[8192], buf[8192 + 16], out[8192 + 16];
 	uint8_t key[32];
 	struct wg_aead_key k;
@@ -148,6 +148,39 @@ static void test_aead_key_round_trip(void)
 	CHECK(!wg_aead_key_open(&k, 0, out, buf, 15));
 	wg_aead_key_clear(&k);
 	CHECK(!wg_aead_key_seal(&k, 0, buf, plain, 16));
+}
+
+/* A thread's context keeps the last key it used: packets of several sessions interleaved on one thread,
+ * and a key re-initialized in place with other bytes, must each use their own key. */
+static void test_aead_keys_interleaved(void)
+{
+	enum { LEN = 1420 };
+	static uint8_t plain[LEN], out[LEN + 16], ref[LEN + 16], back[LEN];
+	uint8_t key[3][32];
+	struct wg_aead_key k[2];
+
+	wg_random_bytes(plain, sizeof(plain));
+	for (int i = 0; i < 3; i++)
+		wg_random_bytes(key[i], sizeof(key[i]));
+	CHECK(wg_aead_key_init(&k[0], key[0]) && wg_aead_key_init(&k[1], key[1]));
+	for (uint64_t ctr = 0; ctr < 6; ctr++) {
+		int w = (int)(ctr % 2);
+
+		CHECK(wg_aead_key_seal(&k[w], ctr, out, plain, LEN));
+		wg_aead_seal(ref, plain, LEN, NULL, 0, ctr, key[w]);
+		CHECK_MEM_EQ(out, ref, LEN + 16);
+		CHECK(!wg_aead_key_open(&k[!w], ctr, back, out, LEN + 16));
+		CHECK(wg_aead_key_open(&k[w], ctr, back, out, LEN + 16));
+		CHECK_MEM_EQ(back, plain, LEN);
+	}
+	/* The same struct, new bytes: the cached key must not be taken for it. */
+	wg_aead_key_clear(&k[0]);
+	CHECK(wg_aead_key_init(&k[0], key[2]));
+	CHECK(wg_aead_key_seal(&k[0], 9, out, plain, LEN));
+	wg_aead_seal(ref, plain, LEN, NULL, 0, 9, key[2]);
+	CHECK_MEM_EQ(out, ref, LEN + 16);
+	wg_aead_key_clear(&k[0]);
+	wg_aead_key_clear(&k[1]);
 }
 
 /* draft-irtf-cfrg-xchacha-03 appendix A.3.1. */
@@ -533,6 +566,7 @@ int main(void)
 	TEST_RUN(test_aead_rfc8439_a5);
 	TEST_RUN(test_aead_key_matches_one_shot);
 	TEST_RUN(test_aead_key_round_trip);
+	TEST_RUN(test_aead_keys_interleaved);
 	TEST_RUN(test_xaead_vector);
 	TEST_RUN(test_x25519_rfc7748);
 	TEST_RUN(test_x25519_public_and_clamp);
