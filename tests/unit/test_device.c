@@ -635,6 +635,71 @@ static void test_batches_keep_order_and_run_crypto_once(void)
 	teardown();
 }
 
+/* By-reference sends: the pointers must stay valid until flush_udp, which copies them out only then. */
+static const uint8_t *ref_data[MAX_QUEUED];
+static size_t ref_len[MAX_QUEUED], ref_count, ref_flushes;
+
+static int fake_send_ref(void *ctx, const struct wg_endpoint *to, const uint8_t *data, size_t len)
+{
+	if (ref_count == MAX_QUEUED)
+		return -1;
+	ref_data[ref_count] = data;
+	ref_len[ref_count++] = len;
+	return 0;
+}
+
+static void fake_flush_udp(void *ctx)
+{
+	struct node *n = ctx;
+
+	for (size_t i = 0; i < ref_count; i++)
+		fake_send(n, &nodes[1].self, ref_data[i], ref_len[i], 0);
+	ref_count = 0;
+	ref_flushes++;
+}
+
+/* Packets written in place (wg_device_tun_reserve/commit) and one copied in between leave in order, as
+ * by-reference datagrams that are still intact when the I/O layer flushes them. */
+static void test_tun_reserve_commit_in_place(void)
+{
+	uint8_t plain[1500];
+
+	pair_setup();
+	send_packet(0, 1, 60, 0); /* handshake */
+	pump();
+	nodes[1].tun_count = 0;
+	nodes[0].dev->ops.send_udp_ref = fake_send_ref;
+	nodes[0].dev->ops.flush_udp = fake_flush_udp;
+	ref_count = ref_flushes = 0;
+	CHECK(wg_device_tun_reserve(nodes[0].dev, WG_MAX_PACKET + 1) == NULL);
+	wg_device_begin_batch(nodes[0].dev);
+	for (int i = 0; i < 40; i++) {
+		size_t len = 1000 + (size_t)i;
+		uint8_t *slot = wg_device_tun_reserve(nodes[0].dev, 1420);
+
+		CHECK(slot != NULL);
+		if (i == 20) {
+			make_packet(plain, len, 0, 1, (uint8_t)i);
+			wg_device_tun_input(nodes[0].dev, plain, len);
+			continue;
+		}
+		make_packet(slot, len, 0, 1, (uint8_t)i);
+		wg_device_tun_commit(nodes[0].dev, slot, len);
+	}
+	CHECK(ref_flushes == 0 && nodes[0].out_count == 0);
+	wg_device_end_batch(nodes[0].dev);
+	CHECK(ref_flushes == 1);
+	CHECK(nodes[0].out_count == 40);
+	pump();
+	CHECK(nodes[1].tun_count == 40);
+	for (size_t i = 0; i < nodes[1].tun_count; i++) {
+		make_packet(plain, 1000 + i, 0, 1, (uint8_t)i);
+		CHECK(nodes[1].tun_len[i] == 1000 + i);
+		CHECK_MEM_EQ(nodes[1].tun[i], plain, 1000 + i);
+	}
+	teardown();
+}
+
 /* A response and the data that follows it arrive in one batch: the data must find the session the
  * response installed, and old sessions retired by the batch must stay valid until it ends. */
 static void test_batch_with_handshake_then_data(void)
@@ -725,6 +790,7 @@ int main(void)
 	TEST_RUN(test_private_key_change_drops_sessions);
 	TEST_RUN(test_three_nodes_route_by_allowed_ips);
 	TEST_RUN(test_batches_keep_order_and_run_crypto_once);
+	TEST_RUN(test_tun_reserve_commit_in_place);
 	TEST_RUN(test_batch_with_handshake_then_data);
 	TEST_RUN(test_handshake_flood_does_not_stall_data);
 	return TEST_SUMMARY();

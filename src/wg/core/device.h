@@ -29,6 +29,10 @@ struct wg_io_ops {
 	/* Queues one datagram for sending (the I/O layer may flush it with the rest of the batch). dscp is
 	 * the traffic class to use (WG_HANDSHAKE_DSCP for handshakes, 0 otherwise). 0 or -errno. */
 	int (*send_udp)(void *ctx, const struct wg_endpoint *to, const uint8_t *data, size_t len, uint8_t dscp);
+	/* Optional (NULL: send_udp is used): queues a transport data message by reference, without copying
+	 * it; the memory stays valid until the device calls flush_udp, which it does before reusing it. */
+	int (*send_udp_ref)(void *ctx, const struct wg_endpoint *to, const uint8_t *data, size_t len);
+	void (*flush_udp)(void *ctx);
 	/* Queues one decrypted IP packet for the TUN device. */
 	void (*write_tun)(void *ctx, const uint8_t *packet, size_t len);
 	/* (Re)binds the UDP sockets to port (0 = pick one); stores the bound port. 0 or -errno. */
@@ -147,6 +151,13 @@ void wg_device_udp_input(struct wg_device *dev, const uint8_t *data, size_t len,
  * packets leave in the order they came, per peer and overall. */
 void wg_device_tun_input_batch(struct wg_device *dev, const struct wg_packet *packets, size_t n);
 void wg_device_udp_input_batch(struct wg_device *dev, struct wg_datagram *datagrams, size_t n);
+/* Zero-copy form of wg_device_tun_input, inside a batch: wg_device_tun_reserve returns room for one
+ * plaintext packet of up to max bytes where the device will encrypt it (NULL when max exceeds
+ * WG_MAX_PACKET); the caller writes the packet there and passes it to wg_device_tun_commit, which
+ * routes it like wg_device_tun_input (staged, dropped or sent) without copying it. Nothing else may be
+ * called on the device in between; a packet that is not at the reserved place is copied. */
+uint8_t *wg_device_tun_reserve(struct wg_device *dev, size_t max);
+void wg_device_tun_commit(struct wg_device *dev, const uint8_t *packet, size_t len);
 /* Brackets a burst of wg_device_tun_input calls (e.g. the segments of one TUN read) into one batch:
  * their crypto and sends happen at wg_device_end_batch. tun input copies each packet, so the caller may
  * reuse its buffer at once. */

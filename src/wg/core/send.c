@@ -59,6 +59,24 @@ static size_t padded_length(size_t len, unsigned mtu)
 	return padded;
 }
 
+/* A sealed data message from the arena: by reference when the I/O layer can, since the arena is only
+ * reused after flush_udp. */
+static void send_data_message(struct wg_peer *peer, const uint8_t *msg, size_t len)
+{
+	struct wg_device *dev = peer->dev;
+
+	if (!dev->ops.send_udp_ref || !dev->ops.flush_udp) {
+		wg_send_datagram(peer, msg, len, 0);
+		return;
+	}
+	if (!has_endpoint(peer)) {
+		wg_count_drop(dev, WG_DROP_NO_ENDPOINT);
+		return;
+	}
+	if (dev->ops.send_udp_ref(dev->ops.ctx, &peer->endpoint, msg, len) == 0)
+		peer->tx_bytes += len;
+}
+
 /* Sends every queued data message: one crypto call for the batch, then the datagrams in queue order. */
 void wg_tx_flush(struct wg_device *dev)
 {
@@ -67,10 +85,24 @@ void wg_tx_flush(struct wg_device *dev)
 	wg_run_jobs(dev, tx->jobs, tx->count);
 	for (size_t i = 0; i < tx->count; i++) {
 		if (tx->jobs[i].ok)
-			wg_send_datagram(tx->peers[i], tx->messages[i], WG_DATA_HEADER_LEN + tx->jobs[i].len + WG_AEAD_TAG_LEN, 0);
+			send_data_message(tx->peers[i], tx->messages[i], WG_DATA_HEADER_LEN + tx->jobs[i].len + WG_AEAD_TAG_LEN);
 	}
+	if (tx->count && dev->ops.send_udp_ref && dev->ops.flush_udp)
+		dev->ops.flush_udp(dev->ops.ctx);
 	tx->count = 0;
 	tx->arena_used = 0;
+}
+
+/* Room in the arena for one message carrying up to len bytes of plaintext, flushing the batch first
+ * when it is full. */
+static uint8_t *tx_room(struct wg_device *dev, size_t len)
+{
+	struct wg_tx_batch *tx = &dev->tx;
+	size_t need = WG_DATA_OVERHEAD + padded_length(len, 0);
+
+	if (tx->count == WG_BATCH_MAX || tx->arena_used + need > WG_TX_ARENA_SIZE)
+		wg_tx_flush(dev);
+	return tx->arena + tx->arena_used;
 }
 
 /* Queues one plaintext packet (len 0 = keepalive) for encryption with the current session. The counter
@@ -82,11 +114,8 @@ static void send_with_keypair(struct wg_peer *peer, struct wg_keypair *kp, const
 	size_t padded = padded_length(len, dev->mtu);
 	size_t need = WG_DATA_OVERHEAD + padded;
 	struct wg_crypto_job *job;
-	uint8_t *out;
+	uint8_t *out = tx_room(dev, padded);
 
-	if (tx->count == WG_BATCH_MAX || tx->arena_used + need > WG_TX_ARENA_SIZE)
-		wg_tx_flush(dev);
-	out = tx->arena + tx->arena_used;
 	tx->arena_used += (need + 63) & ~(size_t)63; /* keep messages cache-line aligned */
 	job = &tx->jobs[tx->count];
 	job->key = &kp->sending;
@@ -101,7 +130,8 @@ static void send_with_keypair(struct wg_peer *peer, struct wg_keypair *kp, const
 	wg_put_le32(out, WG_MSG_DATA);
 	wg_put_le32(out + 4, kp->remote_index);
 	wg_put_le64(out + 8, job->counter);
-	if (len)
+	/* A packet written in place by wg_device_tun_reserve's caller is already there. */
+	if (len && packet != job->data)
 		memcpy(job->data, packet, len);
 	memset(job->data + len, 0, padded - len);
 	wg_timers_any_authenticated_packet_traversal(&peer->timers, now);
@@ -250,6 +280,20 @@ void wg_device_tun_input_batch(struct wg_device *dev, const struct wg_packet *pa
 	wg_batch_begin(dev);
 	for (size_t i = 0; i < n; i++)
 		tun_packet(dev, packets[i].data, packets[i].len);
+	wg_batch_end(dev);
+}
+
+uint8_t *wg_device_tun_reserve(struct wg_device *dev, size_t max)
+{
+	if (max > WG_MAX_PACKET)
+		return NULL;
+	return tx_room(dev, max) + WG_DATA_HEADER_LEN;
+}
+
+void wg_device_tun_commit(struct wg_device *dev, const uint8_t *packet, size_t len)
+{
+	wg_batch_begin(dev);
+	tun_packet(dev, packet, len);
 	wg_batch_end(dev);
 }
 

@@ -83,6 +83,21 @@ static int send_udp(void *ctx, const struct wg_endpoint *to, const uint8_t *data
 	return wg_udp_send(&e->udp, to, data, len, dscp);
 }
 
+/* Sealed data messages leave from the device's batch memory, which it reuses only after flush_udp. */
+static int send_udp_ref(void *ctx, const struct wg_endpoint *to, const uint8_t *data, size_t len)
+{
+	struct wg_engine *e = ctx;
+
+	return wg_udp_send_ref(&e->udp, to, data, len);
+}
+
+static void flush_udp(void *ctx)
+{
+	struct wg_engine *e = ctx;
+
+	wg_udp_flush(&e->udp);
+}
+
 static void tun_gone(struct wg_engine *e)
 {
 	if (e->reason == WG_ENGINE_RUNNING)
@@ -102,12 +117,14 @@ static void tun_write_failed(struct wg_engine *e, int err)
 		wg_log_error_rl("writing to %s: %s", e->ifname, strerror(-err));
 }
 
-/* Queued: the packets of one receive batch are coalesced and written at flush_tun. */
+/* Queued: the packets of one receive batch are coalesced and written at flush_tun. By reference: the
+ * device delivers only from the datagrams of wg_device_udp_input_batch, decrypted in place in the UDP
+ * receive buffers, and on_udp flushes before those buffers are reused. */
 static void write_tun(void *ctx, const uint8_t *packet, size_t len)
 {
 	struct wg_engine *e = ctx;
 
-	tun_write_failed(e, wg_tun_queue(&e->tun, packet, len));
+	tun_write_failed(e, wg_tun_queue_ref(&e->tun, packet, len));
 }
 
 static void flush_tun(struct wg_engine *e)
@@ -156,11 +173,19 @@ static void run_crypto_jobs(void *ctx, struct wg_crypto_job *jobs, size_t n)
 	wg_workers_run(e->workers, jobs, n);
 }
 
-static void tun_packet(void *ctx, const uint8_t *packet, size_t len)
+/* Segments of super-packets are cut straight into the slot where the device encrypts them. */
+static uint8_t *tun_reserve(void *ctx, size_t max)
 {
 	struct wg_engine *e = ctx;
 
-	wg_device_tun_input(e->dev, packet, len);
+	return wg_device_tun_reserve(e->dev, max);
+}
+
+static void tun_commit(void *ctx, const uint8_t *packet, size_t len)
+{
+	struct wg_engine *e = ctx;
+
+	wg_device_tun_commit(e->dev, packet, len);
 }
 
 /* One batch for the device per wakeup: the crypto of every packet read (the segments of super-packets
@@ -168,10 +193,11 @@ static void tun_packet(void *ctx, const uint8_t *packet, size_t len)
 static void on_tun(struct wg_loop_source *src, uint32_t events)
 {
 	struct wg_engine *e = wg_container_of(src, struct wg_engine, tun_src);
+	const struct wg_tun_sink sink = { .ctx = e, .reserve = tun_reserve, .commit = tun_commit };
 	int n;
 
 	wg_device_begin_batch(e->dev);
-	n = wg_tun_read_batch(&e->tun, tun_packet, e);
+	n = wg_tun_read_batch(&e->tun, &sink);
 	wg_device_end_batch(e->dev);
 
 	if (n < 0) {
@@ -319,6 +345,8 @@ static int open_device(struct wg_engine *e, uint16_t port)
 	const struct wg_io_ops ops = {
 		.ctx = e,
 		.send_udp = send_udp,
+		.send_udp_ref = send_udp_ref,
+		.flush_udp = flush_udp,
 		.write_tun = write_tun,
 		.bind_port = bind_port,
 		.set_fwmark = set_fwmark,

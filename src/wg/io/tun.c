@@ -204,7 +204,7 @@ void wg_tun_close(struct wg_tun *t)
 
 /* One record of the offload path: vnet header, then a packet, a super-packet to split, or a packet whose
  * checksum the kernel left to us. Returns the number of packets handed over. */
-static int deliver_vnet(struct wg_tun *t, uint8_t *rec, size_t len, wg_tun_rx_fn fn, void *ctx)
+static int deliver_vnet(struct wg_tun *t, uint8_t *rec, size_t len, const struct wg_tun_sink *sink)
 {
 	struct wg_offload_gso g;
 	struct wg_vnet_hdr h;
@@ -220,15 +220,20 @@ static int deliver_vnet(struct wg_tun *t, uint8_t *rec, size_t len, wg_tun_rx_fn
 				goto drop;
 			t->stats.rx_csum_completed++;
 		}
-		fn(ctx, pkt, len);
+		sink->commit(sink->ctx, pkt, len);
 		return 1;
 	}
 	if (!wg_offload_gso_parse(&g, &h, pkt, len))
 		goto drop;
 	t->stats.rx_super++;
 	t->stats.rx_segments += g.count;
-	for (unsigned i = 0; i < g.count; i++)
-		fn(ctx, t->seg, wg_offload_gso_segment(&g, i, t->seg));
+	for (unsigned i = 0; i < g.count; i++) {
+		uint8_t *out = sink->reserve ? sink->reserve(sink->ctx, (size_t)g.hdr_len + g.gso_size) : NULL;
+
+		if (!out)
+			out = t->seg;
+		sink->commit(sink->ctx, out, wg_offload_gso_segment(&g, i, out));
+	}
 	return (int)g.count;
 drop:
 	t->stats.rx_dropped++;
@@ -236,7 +241,7 @@ drop:
 	return 0;
 }
 
-int wg_tun_read_batch(struct wg_tun *t, wg_tun_rx_fn fn, void *ctx)
+int wg_tun_read_batch(struct wg_tun *t, const struct wg_tun_sink *sink)
 {
 	int reads = 0, delivered = 0;
 
@@ -246,9 +251,9 @@ int wg_tun_read_batch(struct wg_tun *t, wg_tun_rx_fn fn, void *ctx)
 		if (r > 0) {
 			reads++;
 			if (t->vnet) {
-				delivered += deliver_vnet(t, t->rbuf, (size_t)r, fn, ctx);
+				delivered += deliver_vnet(t, t->rbuf, (size_t)r, sink);
 			} else {
-				fn(ctx, t->rbuf, (size_t)r);
+				sink->commit(sink->ctx, t->rbuf, (size_t)r);
 				delivered++;
 			}
 			continue;
@@ -363,6 +368,19 @@ int wg_tun_queue(struct wg_tun *t, const uint8_t *packet, size_t len)
 	memcpy(q->arena + q->used, packet, len);
 	q->pkts[q->count++] = (struct wg_gro_pkt){ .data = q->arena + q->used, .len = len };
 	q->used += len;
+	return err;
+}
+
+int wg_tun_queue_ref(struct wg_tun *t, const uint8_t *packet, size_t len)
+{
+	struct wg_tun_wq *q = t->wq;
+	int err = 0;
+
+	if (!q)
+		return wg_tun_write(t, packet, len);
+	if (q->count == WG_GRO_MAX_PKTS)
+		err = wg_tun_flush(t);
+	q->pkts[q->count++] = (struct wg_gro_pkt){ .data = packet, .len = len };
 	return err;
 }
 

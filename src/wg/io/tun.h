@@ -68,14 +68,21 @@ int wg_tun_set_mtu(const char *name, unsigned mtu);
 /* The interface's current MTU, or -errno. */
 int wg_tun_get_mtu(const struct wg_tun *t);
 
-/* Called for every IP packet read; packet is valid only during the call. */
-typedef void (*wg_tun_rx_fn)(void *ctx, const uint8_t *packet, size_t len);
+/* Where read packets go. commit is called for every IP packet, which is valid only during the call.
+ * reserve (may be NULL) is asked for room for each segment of a super-packet before it is cut, so the
+ * segment is written straight where the consumer wants it (e.g. the slot it will be encrypted in); NULL
+ * from it: the segment is cut into the device's own buffer. */
+struct wg_tun_sink {
+	void *ctx;
+	uint8_t *(*reserve)(void *ctx, size_t max);
+	void (*commit)(void *ctx, const uint8_t *packet, size_t len);
+};
 
-/* Reads up to WG_TUN_BATCH times (until the device has nothing pending) and hands every IP packet to fn,
- * in order: the segments of a super-packet one by one, each with complete checksums. Malformed input is
+/* Reads up to WG_TUN_BATCH times (until the device has nothing pending) and commits every IP packet, in
+ * order: the segments of a super-packet one by one, each with complete checksums. Malformed input is
  * dropped and counted. Returns the number of packets handed over (0 when nothing was pending), or -errno
  * when the device is gone (-EBADFD: the interface was deleted; -EIO) or the read failed otherwise. */
-int wg_tun_read_batch(struct wg_tun *t, wg_tun_rx_fn fn, void *ctx);
+int wg_tun_read_batch(struct wg_tun *t, const struct wg_tun_sink *sink);
 
 /* Writes one IP packet now. 0 or -errno: -EIO while the interface is down (the packet is lost, not
  * fatal), -EBADFD when the interface is gone, -EAGAIN when the device queue is full. */
@@ -84,6 +91,9 @@ int wg_tun_write(struct wg_tun *t, const uint8_t *packet, size_t len);
  * itself when full; the caller flushes at the end of each batch. 0, or an error of wg_tun_write from a
  * flush it triggered (-EBADFD takes precedence over others). */
 int wg_tun_queue(struct wg_tun *t, const uint8_t *packet, size_t len);
+/* The same without the copy: packet must stay valid and unchanged until the next wg_tun_flush (the
+ * caller flushes before it reuses the memory; the queue may also flush by itself when full). */
+int wg_tun_queue_ref(struct wg_tun *t, const uint8_t *packet, size_t len);
 /* Coalesces and writes every queued packet. 0, or the first error as for wg_tun_queue. */
 int wg_tun_flush(struct wg_tun *t);
 

@@ -36,17 +36,19 @@ union udp_rx_ctl {
 
 struct wg_udp_rx {
 	struct wg_udp_rx_batch batch;
-	struct mmsghdr msgs[WG_UDP_RX_BATCH];
-	struct iovec iov[WG_UDP_RX_BATCH];
-	union udp_addr addr[WG_UDP_RX_BATCH];
-	union udp_rx_ctl ctl[WG_UDP_RX_BATCH];
-	uint8_t data[WG_UDP_RX_BATCH][WG_UDP_MAX_DATAGRAM];
+	struct mmsghdr msgs[WG_UDP_RX_MSGS];
+	struct iovec iov[WG_UDP_RX_MSGS];
+	union udp_addr addr[WG_UDP_RX_MSGS];
+	union udp_rx_ctl ctl[WG_UDP_RX_MSGS];
+	uint8_t data[WG_UDP_RX_MSGS][WG_UDP_MAX_DATAGRAM];
 };
 
-/* One queued datagram: its bytes are arena[off, off + len). Datagrams are appended back to back, so a
- * run of consecutive ones is also one contiguous range of the arena (what a GSO message needs). */
+/* One queued datagram: its bytes are in the queue's arena (wg_udp_send) or the caller's memory
+ * (wg_udp_send_ref). A GSO message lists its datagrams as consecutive iovecs: the kernel concatenates
+ * them and cuts the whole at the segment size again, so they need not be contiguous. */
 struct udp_dgram {
-	uint32_t off, len;
+	const uint8_t *data;
+	uint32_t len;
 	uint8_t dscp;
 	socklen_t alen;
 	union udp_addr addr;
@@ -66,7 +68,7 @@ struct wg_udp_txq {
 	struct udp_dgram dg[WG_UDP_TX_BATCH];
 	unsigned nmsgs;
 	struct mmsghdr msgs[WG_UDP_TX_BATCH];
-	struct iovec iov[WG_UDP_TX_BATCH];
+	struct iovec iov[WG_UDP_TX_BATCH];       /* one per datagram: iov[i] is dg[i] */
 	unsigned first[WG_UDP_TX_BATCH];     /* message i carries datagrams first[i] .. first[i] + segs[i] - 1 */
 	unsigned segs[WG_UDP_TX_BATCH];
 	union udp_tx_ctl ctl[WG_UDP_TX_BATCH];
@@ -358,7 +360,7 @@ static void endpoint_from(struct wg_endpoint *ep, const union udp_addr *a)
 
 static void prepare_rx(struct wg_udp_rx *r, bool gro)
 {
-	for (int i = 0; i < WG_UDP_RX_BATCH; i++) {
+	for (int i = 0; i < WG_UDP_RX_MSGS; i++) {
 		struct msghdr *h = &r->msgs[i].msg_hdr;
 
 		r->iov[i].iov_base = r->data[i];
@@ -435,7 +437,7 @@ static void on_readable(struct wg_loop_source *src, uint32_t events)
 	int n;
 
 	prepare_rx(r, s->gro);
-	n = recvmmsg(src->fd, r->msgs, WG_UDP_RX_BATCH, MSG_DONTWAIT, NULL);
+	n = recvmmsg(src->fd, r->msgs, WG_UDP_RX_MSGS, MSG_DONTWAIT, NULL);
 	if (n < 0) {
 		if (errno != EAGAIN && errno != EINTR)
 			wg_log_debug_rl("UDP receive: %s", strerror(errno));
@@ -484,7 +486,9 @@ static int destination(const struct wg_endpoint *to, union udp_addr *a, socklen_
 
 static void flush_family(struct wg_udp *u, int f);
 
-int wg_udp_send(struct wg_udp *u, const struct wg_endpoint *to, const uint8_t *data, size_t len, uint8_t dscp)
+/* Appends a datagram to its socket's queue; copy: into the queue's arena, else by reference. */
+static int queue_datagram(struct wg_udp *u, const struct wg_endpoint *to, const uint8_t *data, size_t len,
+			  uint8_t dscp, bool copy)
 {
 	union udp_addr a;
 	socklen_t alen;
@@ -497,17 +501,30 @@ int wg_udp_send(struct wg_udp *u, const struct wg_endpoint *to, const uint8_t *d
 	if (len > WG_UDP_MAX_DATAGRAM)
 		return -EMSGSIZE;
 	q = u->txq[f];
-	if (q->count == WG_UDP_TX_BATCH || q->used + len > sizeof(q->arena))
+	if (q->count == WG_UDP_TX_BATCH || (copy && q->used + len > sizeof(q->arena)))
 		flush_family(u, f);
 	d = &q->dg[q->count++];
-	d->off = (uint32_t)q->used;
 	d->len = (uint32_t)len;
 	d->dscp = dscp;
 	d->alen = alen;
 	d->addr = a;
-	memcpy(q->arena + q->used, data, len);
-	q->used += len;
+	d->data = data;
+	if (copy) {
+		memcpy(q->arena + q->used, data, len);
+		d->data = q->arena + q->used;
+		q->used += len;
+	}
 	return 0;
+}
+
+int wg_udp_send(struct wg_udp *u, const struct wg_endpoint *to, const uint8_t *data, size_t len, uint8_t dscp)
+{
+	return queue_datagram(u, to, data, len, dscp, true);
+}
+
+int wg_udp_send_ref(struct wg_udp *u, const struct wg_endpoint *to, const uint8_t *data, size_t len)
+{
+	return queue_datagram(u, to, data, len, 0, false);
 }
 
 static bool same_destination(const struct udp_dgram *a, const struct udp_dgram *b)
@@ -575,19 +592,19 @@ static void set_control(struct wg_udp_txq *q, unsigned m, int family, uint8_t ds
 
 static void add_tx_message(struct wg_udp_txq *q, unsigned first, unsigned segs, int family)
 {
-	struct udp_dgram *d = &q->dg[first], *last = &q->dg[first + segs - 1];
+	struct udp_dgram *d = &q->dg[first];
 	unsigned m = q->nmsgs++;
 	struct msghdr *h = &q->msgs[m].msg_hdr;
 
-	q->iov[m].iov_base = q->arena + d->off;
-	q->iov[m].iov_len = last->off + last->len - d->off;
+	for (unsigned i = first; i < first + segs; i++)
+		q->iov[i] = (struct iovec){ .iov_base = (void *)q->dg[i].data, .iov_len = q->dg[i].len };
 	q->first[m] = first;
 	q->segs[m] = segs;
 	memset(h, 0, sizeof(*h));
 	h->msg_name = &d->addr;
 	h->msg_namelen = d->alen;
-	h->msg_iov = &q->iov[m];
-	h->msg_iovlen = 1;
+	h->msg_iov = &q->iov[first];
+	h->msg_iovlen = segs;
 	set_control(q, m, family, d->dscp, segs > 1 ? (uint16_t)d->len : 0);
 }
 

@@ -1,10 +1,11 @@
 /* The UDP side: one port, two sockets (IPv4, and IPv6 with IPV6_V6ONLY), registered with the event loop.
  *
- * Batched by design. Receiving: one recvmmsg of up to WG_UDP_RX_BATCH messages per wakeup; the
+ * Batched by design. Receiving: one recvmmsg of up to WG_UDP_RX_MSGS messages per wakeup; the
  * datagrams are handed to the owner's rx callback in batches of at most WG_UDP_RX_BATCH, in arrival
- * order. Sending: wg_udp_send copies the datagram into a per-socket queue and wg_udp_flush sends the
- * queue with sendmmsg; the queue also flushes itself when full. The engine flushes after every event
- * and every timer run, so a batch in produces a batch out.
+ * order. Sending: wg_udp_send copies the datagram into a per-socket queue (wg_udp_send_ref queues the
+ * caller's buffer instead) and wg_udp_flush sends the queue with sendmmsg; the queue also flushes itself
+ * when full. The engine flushes after every event and every timer run, so a batch in produces a batch
+ * out.
  *
  * Offloads (Linux UDP GSO/GRO, probed per socket when it opens; ZL_WG_OFFLOAD=0 turns both off, as it
  * does the TUN offloads):
@@ -37,7 +38,9 @@ enum {
 	WG_UDP_V4 = 0,
 	WG_UDP_V6 = 1,
 	WG_UDP_FAMILIES = 2,
-	WG_UDP_RX_BATCH = 32,           /* messages per recvmmsg, and datagrams per rx callback */
+	WG_UDP_RX_MSGS = 32,            /* messages per recvmmsg */
+	WG_UDP_RX_BATCH = 128,          /* datagrams per rx callback: GRO messages hold several each, and
+					 * the TUN side coalesces what one callback delivers */
 	WG_UDP_TX_BATCH = 256,          /* datagrams queued per socket before it flushes by itself */
 	WG_UDP_MAX_DATAGRAM = 65535,
 	WG_UDP_GSO_MAX_SEGMENTS = 64,   /* the kernel's UDP_MAX_SEGMENTS on every version that has GSO */
@@ -101,5 +104,9 @@ int wg_udp_set_fwmark(struct wg_udp *u, uint32_t mark);
 /* Queues a datagram to `to` (copied). IPv4-mapped IPv6 destinations go out over IPv4. 0 or -errno:
  * -EAFNOSUPPORT for a family without a socket, -EMSGSIZE. Delivery errors are only counted. */
 int wg_udp_send(struct wg_udp *u, const struct wg_endpoint *to, const uint8_t *data, size_t len, uint8_t dscp);
+/* The same without the copy (and with the default DSCP): data must stay valid and unchanged until the
+ * next wg_udp_flush, which the caller runs before it reuses that memory. The queue may also flush by
+ * itself (when full) during a later wg_udp_send or wg_udp_send_ref. */
+int wg_udp_send_ref(struct wg_udp *u, const struct wg_endpoint *to, const uint8_t *data, size_t len);
 void wg_udp_flush(struct wg_udp *u);
 #endif
