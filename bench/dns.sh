@@ -30,8 +30,8 @@
 # DNS_BENCH_BIN=dir of dns_server_bench (default build/bench).
 set -u
 
-# shellcheck source-path=SCRIPTDIR source=../tests/e2e/lib.sh
-. "$(dirname "$0")/../tests/e2e/lib.sh"
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+. "$(dirname "$0")/lib.sh"
 E2E_NS_PREFIX="zlbd-$$-"
 
 DNS_SECONDS=${DNS_SECONDS:-10}
@@ -45,46 +45,7 @@ ZONE=overlay.local.
 SAMPLE=24                 # distinct queries compared between the two servers
 BENCH_BIN=${DNS_BENCH_BIN:-$E2E_ROOT/build/bench}
 
-declare -A R
-
-note() { printf '# %s\n' "$*" >&2; }
-fig()  { R[$1]=$2; note "$1 = $2"; }
-val()  { printf '%s' "${R[$1]:-n/a}"; }
-is_num() { [[ $1 =~ ^[0-9]+(\.[0-9]+)?$ ]]; }
-
-ratio() {
-	is_num "$1" && is_num "$2" && awk -v a="$1" -v b="$2" 'BEGIN { exit !(b > 0) }' || { printf 'n/a'; return; }
-	awk -v a="$1" -v b="$2" 'BEGIN { r = a / b; printf (r >= 10 ? "%.1f" : r >= 1 ? "%.2f" : "%.3f"), r }'
-}
-
-verdict() {
-	is_num "$1" || { printf 'n/a'; return; }
-	awk -v v="$1" -v op="$2" -v l="$3" 'BEGIN { ok = op == ">=" ? v >= l : v <= l; printf ok ? "PASS" : "MISS" }'
-}
-
 # ---------------------------------------------------------------- lifecycle
-
-dns_init() {
-	[ "$(id -u)" = 0 ] || { note "dns bench: must run as root (network namespace)"; return 1; }
-	E2E_TMP=$(mktemp -d /tmp/zlbdns.XXXXXX) || return 1
-	chmod 700 "$E2E_TMP"
-	: >"$E2E_TMP/namespaces"; : >"$E2E_TMP/pids"; : >"$E2E_TMP/ifnames"
-	exec 7>&1 8>&2
-	trap 'exit 130' INT
-	trap 'exit 143' TERM
-	trap dns_on_exit EXIT
-}
-
-dns_on_exit() {
-	local rc=$?
-	trap - EXIT INT TERM
-	exec 1>&7 2>&8
-	e2e_cleanup
-	e2e_leftovers >&2 || note "dns bench: cleanup left something behind (see above)"
-	if [ "${BENCH_KEEP:-0}" = 1 ]; then note "kept $E2E_TMP"; else rm -rf "$E2E_TMP"; fi
-	[ "$rc" -ge 128 ] && exit "$rc"
-	exit 0
-}
 
 # stop_pid PID TAG: SIGTERM, a bounded wait, then SIGKILL; only while the pid is still ours.
 stop_pid() {
@@ -316,7 +277,7 @@ report() {
 main() {
 	NSD_VERSION=$(nsd -v 2>&1 | awk 'NR == 1 { print $3 }')
 	DNSPERF_VERSION=$(dnsperf -h 2>&1 | awk '/^Version/ { print $2 }')
-	if dns_init; then
+	if bench_begin dns; then
 		measure
 	fi
 	report

@@ -23,8 +23,8 @@
 set -u
 BENCH_FORMAT=2
 
-# shellcheck source-path=SCRIPTDIR source=../tests/e2e/lib.sh
-. "$(dirname "$0")/../tests/e2e/lib.sh"
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+. "$(dirname "$0")/lib.sh"
 E2E_NS_PREFIX="zlb-$$-"
 
 TCP_SECONDS=${TCP_SECONDS:-10}
@@ -40,36 +40,7 @@ RESULTS=${RESULTS:-$E2E_ROOT/bench/RESULTS.md}
 IPERF_PORT=5201
 BENCH_BIN=$E2E_ROOT/build/bench
 
-declare -A R   # figure name -> value ("n/a" when not measured)
-
-note() { printf '# %s\n' "$*" >&2; }
-fig()  { R[$1]=$2; note "$1 = $2"; }
-val()  { printf '%s' "${R[$1]:-n/a}"; }
-is_num() { [[ $1 =~ ^[0-9]+(\.[0-9]+)?$ ]]; }
-
 # ---------------------------------------------------------------- lifecycle
-
-bench_init() {
-	[ "$(id -u)" = 0 ] || { echo "bench: must run as root (network namespaces)"; exit 0; }
-	E2E_TMP=$(mktemp -d /tmp/zlbench.XXXXXX) || exit 0
-	chmod 700 "$E2E_TMP"
-	: >"$E2E_TMP/namespaces"; : >"$E2E_TMP/pids"; : >"$E2E_TMP/ifnames"
-	exec 7>&1 8>&2
-	trap 'exit 130' INT
-	trap 'exit 143' TERM
-	trap bench_on_exit EXIT
-}
-
-bench_on_exit() {
-	local rc=$?
-	trap - EXIT INT TERM
-	exec 1>&7 2>&8
-	e2e_cleanup
-	e2e_leftovers >&2 || note "cleanup left something behind (see above)"
-	if [ "${BENCH_KEEP:-0}" = 1 ]; then note "kept $E2E_TMP"; else rm -rf "$E2E_TMP"; fi
-	[ "$rc" -ge 128 ] && exit "$rc"
-	exit 0
-}
 
 # A copy of the daemon: other work may rebuild build/bin/zl-wg while this run is in progress.
 snapshot_zlwg() {
@@ -283,18 +254,6 @@ measure_dns() {
 
 # ---------------------------------------------------------------- report
 
-# ratio A B: A / B to 3 significant places, or n/a.
-ratio() {
-	is_num "$1" && is_num "$2" && awk -v a="$1" -v b="$2" 'BEGIN { exit !(b > 0) }' || { printf 'n/a'; return; }
-	awk -v a="$1" -v b="$2" 'BEGIN { r = a / b; printf (r >= 10 ? "%.1f" : r >= 1 ? "%.2f" : "%.3f"), r }'
-}
-
-# verdict VALUE OP LIMIT: PASS / MISS / n/a.
-verdict() {
-	is_num "$1" || { printf 'n/a'; return; }
-	awk -v v="$1" -v op="$2" -v l="$3" 'BEGIN { ok = op == ">=" ? v >= l : v <= l; printf ok ? "PASS" : "MISS" }'
-}
-
 machine_info() {
 	printf 'format       %s\n' "$BENCH_FORMAT"
 	printf 'date         %s\n' "$(date -u '+%Y-%m-%d %H:%M:%S UTC')"
@@ -364,7 +323,7 @@ write_results() {
 
 main() {
 	local t0=$SECONDS
-	bench_init
+	bench_begin bench || exit 0
 	LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
 	GIT_REV=$(git -C "$E2E_ROOT" describe --always --dirty 2>/dev/null || echo n/a)
 	WGGO=$(command -v wireguard-go || true)
