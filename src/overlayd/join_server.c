@@ -61,12 +61,7 @@ static void conn_close(struct join_conn *c)
 		}
 	}
 	od_timer_cancel(&js->node->timers, &c->deadline);
-	if (c->src.fd >= 0) {
-		int fd = c->src.fd;
-
-		wg_loop_del(js->node->loop, &c->src);
-		close(fd);
-	}
+	od_loop_close(js->node->loop, &c->src);
 	od_timers_defer(&js->node->timers, conn_free, c);
 }
 
@@ -443,10 +438,7 @@ int od_join_server_open(struct od_node *n, char *err, size_t errlen)
 		return fd;
 	}
 	js->fd = fd;
-	rc = wg_loop_add(n->loop, &js->src, fd, EPOLLIN, on_accept);
-	if (rc) {
-		snprintf(err, errlen, "event loop: %s", strerror(-rc));
-		close(fd);
+	if ((rc = od_loop_watch(n->loop, &js->src, fd, on_accept, err, errlen))) {
 		free(js);
 		return rc;
 	}
@@ -466,16 +458,10 @@ void od_join_server_close(struct od_node *n)
 
 		js->conns = c->next;
 		od_timer_cancel(&n->timers, &c->deadline);
-		if (c->src.fd >= 0) {
-			int fd = c->src.fd;
-
-			wg_loop_del(n->loop, &c->src);
-			close(fd);
-		}
+		od_loop_close(n->loop, &c->src);
 		conn_free(c);
 	}
-	wg_loop_del(n->loop, &js->src);
-	close(js->fd);
+	od_loop_close(n->loop, &js->src);
 	free(js);
 	n->join = NULL;
 }

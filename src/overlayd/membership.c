@@ -114,12 +114,7 @@ static void mconn_close(struct mem_conn *c)
 		}
 	}
 	od_timer_cancel(&n->timers, &c->timer);
-	if (c->src.fd >= 0) {
-		int fd = c->src.fd;
-
-		wg_loop_del(n->loop, &c->src);
-		close(fd);
-	}
+	od_loop_close(n->loop, &c->src);
 	if (c->forget_peer)
 		od_node_forget_device_peer(n, c->public_key);
 	od_debug("member.disconnected", "node_id=%s", od_q(c->node_id));
@@ -547,10 +542,7 @@ int od_member_server_open(struct od_node *n, char *err, size_t errlen)
 		return fd;
 	}
 	ms->fd = fd;
-	rc = wg_loop_add(n->loop, &ms->src, fd, EPOLLIN, on_member_accept);
-	if (rc) {
-		snprintf(err, errlen, "event loop: %s", strerror(-rc));
-		close(fd);
+	if ((rc = od_loop_watch(n->loop, &ms->src, fd, on_member_accept, err, errlen))) {
 		free(ms);
 		return rc;
 	}
@@ -571,16 +563,10 @@ void od_member_server_close(struct od_node *n)
 
 		ms->conns = c->next;
 		od_timer_cancel(&n->timers, &c->timer);
-		if (c->src.fd >= 0) {
-			int fd = c->src.fd;
-
-			wg_loop_del(n->loop, &c->src);
-			close(fd);
-		}
+		od_loop_close(n->loop, &c->src);
 		mconn_free(c);
 	}
-	wg_loop_del(n->loop, &ms->src);
-	close(ms->fd);
+	od_loop_close(n->loop, &ms->src);
 	free(ms);
 	n->members = NULL;
 }

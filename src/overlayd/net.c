@@ -187,3 +187,24 @@ void od_tcp_keepalive(int fd, int idle_s, int interval_s, int count)
 	(void)setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &count, sizeof(count));
 	(void)setsockopt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &user_timeout_ms, sizeof(user_timeout_ms));
 }
+
+int od_loop_watch(struct wg_loop *loop, struct wg_loop_source *src, int fd, wg_loop_fn fn, char *err, size_t errlen)
+{
+	int rc = wg_loop_add(loop, src, fd, EPOLLIN, fn);
+
+	if (rc) {
+		snprintf(err, errlen, "event loop: %s", strerror(-rc));
+		close(fd);
+	}
+	return rc;
+}
+
+void od_loop_close(struct wg_loop *loop, struct wg_loop_source *src)
+{
+	int fd = src->fd;
+
+	if (fd < 0)
+		return;
+	wg_loop_del(loop, src);
+	close(fd);
+}

@@ -8,6 +8,7 @@
 #include <sys/socket.h>
 #include "overlay/cidr.h"
 #include "wg/core/device.h"
+#include "wg/io/loop.h"
 
 /* Bytes waiting to be written to a non-blocking socket. */
 struct od_outbuf {
@@ -37,6 +38,11 @@ socklen_t od_sockaddr_make(const struct zl_ip *ip, uint16_t port, struct sockadd
  * name is resolved with getaddrinfo, which blocks (names are rare in overlay state: the leader records
  * addresses). 0 or -EINVAL / -ENOENT with a message in err. */
 int od_endpoint_resolve(const char *text, struct wg_endpoint *out, char *err, size_t errlen);
+
+/* Watches a socket on the loop for EPOLLIN. On failure the socket is closed and err says why. 0 or -errno. */
+int od_loop_watch(struct wg_loop *loop, struct wg_loop_source *src, int fd, wg_loop_fn fn, char *err, size_t errlen);
+/* Stops watching src and closes its socket; nothing when it is not watched (fd -1). */
+void od_loop_close(struct wg_loop *loop, struct wg_loop_source *src);
 
 /* Socket options of the daemon's TCP connections: non-blocking + close-on-exec are set at creation;
  * these add keepalive probes so a dead peer is noticed within about idle + 3 * interval seconds. */

@@ -395,10 +395,7 @@ int od_prober_open(struct od_node *n, char *err, size_t errlen)
 		return fd;
 	}
 	p->fd = fd;
-	rc = wg_loop_add(n->loop, &p->src, fd, EPOLLIN, on_readable);
-	if (rc) {
-		snprintf(err, errlen, "event loop: %s", strerror(-rc));
-		close(fd);
+	if ((rc = od_loop_watch(n->loop, &p->src, fd, on_readable, err, errlen))) {
 		free(p);
 		return rc;
 	}
@@ -418,8 +415,7 @@ void od_prober_close(struct od_node *n)
 	if (!p)
 		return;
 	od_timer_cancel(&n->timers, &p->timer);
-	wg_loop_del(n->loop, &p->src);
-	close(p->fd);
+	od_loop_close(n->loop, &p->src);
 	free(p->peers);
 	free(p);
 	n->prober = NULL;
