@@ -112,7 +112,9 @@ static void test_aead_key_round_trip(void)
 		/* In place: seal and open within one buffer. */
 		memcpy(buf, plain, n);
 		CHECK(wg_aead_key_seal(&k, ctr, buf, buf, n));
-		CHECK(n == 0 || memcmp(buf, plain, n) != 0);
+		/* Changed by encryption; below 16 bytes a ciphertext may equal its random plaintext by chance
+		 * (1 in 256 for one byte), so only longer ones are compared. */
+		CHECK(n < 16 || memcmp(buf, plain, n) != 0);
 		memcpy(out, buf, n + 16);
 		CHECK(wg_aead_key_open(&k, ctr, buf, buf, n + 16));
 		CHECK_MEM_EQ(buf, plain, n);
