@@ -32,8 +32,7 @@ struct join_conn {
 
 struct od_join_server {
 	struct od_node *node;
-	int fd;
-	struct wg_loop_source src;
+	struct wg_loop_source src;       /* the listening socket */
 	struct join_conn *conns;
 	size_t n_conns;
 };
@@ -437,7 +436,6 @@ int od_join_server_open(struct od_node *n, char *err, size_t errlen)
 		free(js);
 		return fd;
 	}
-	js->fd = fd;
 	if ((rc = od_loop_watch(n->loop, &js->src, fd, on_accept, err, errlen))) {
 		free(js);
 		return rc;

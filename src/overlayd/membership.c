@@ -86,8 +86,7 @@ struct mem_conn {
 
 struct od_member_server {
 	struct od_node *node;
-	int fd;
-	struct wg_loop_source src;
+	struct wg_loop_source src;       /* the listening socket */
 	struct mem_conn *conns;
 	size_t n_conns;
 };
@@ -533,15 +532,16 @@ int od_member_server_open(struct od_node *n, char *err, size_t errlen)
 	ms->src.fd = -1;
 	fd = member_socket(n, &n->node_ip, port, err, errlen);
 	if (fd >= 0 && listen(fd, 128) < 0) {
-		snprintf(err, errlen, "membership listen: %s", strerror(errno));
+		int e = errno;   /* close() may change errno */
+
+		snprintf(err, errlen, "membership listen: %s", strerror(e));
 		close(fd);
-		fd = -errno;
+		fd = -e;
 	}
 	if (fd < 0) {
 		free(ms);
 		return fd;
 	}
-	ms->fd = fd;
 	if ((rc = od_loop_watch(n->loop, &ms->src, fd, on_member_accept, err, errlen))) {
 		free(ms);
 		return rc;

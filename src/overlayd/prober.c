@@ -40,9 +40,8 @@ struct tracked {
 
 struct od_prober {
 	struct od_node *node;
-	int fd;
 	uint16_t port;
-	struct wg_loop_source src;
+	struct wg_loop_source src;       /* the probe socket */
 	struct od_timer timer;
 	uint32_t interval_ms, misses, handshake_timeout_s;
 	struct tracked *peers;
@@ -98,7 +97,7 @@ static bool send_packet(struct od_prober *p, const struct zl_ip *ip, uint16_t po
 	build_packet(pkt, type, seq);
 	/* A full socket buffer or an unreachable peer costs this probe only: the state machine counts
 	 * it as missed when its time is up. */
-	return sendto(p->fd, pkt, sizeof(pkt), MSG_DONTWAIT, (struct sockaddr *)&ss, sl) == (ssize_t)sizeof(pkt);
+	return sendto(p->src.fd, pkt, sizeof(pkt), MSG_DONTWAIT, (struct sockaddr *)&ss, sl) == (ssize_t)sizeof(pkt);
 }
 
 /* ---- verdicts */
@@ -394,7 +393,6 @@ int od_prober_open(struct od_node *n, char *err, size_t errlen)
 		free(p);
 		return fd;
 	}
-	p->fd = fd;
 	if ((rc = od_loop_watch(n->loop, &p->src, fd, on_readable, err, errlen))) {
 		free(p);
 		return rc;
