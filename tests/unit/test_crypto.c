@@ -70,7 +70,8 @@ static void test_aead_rfc8439_a5(void)
  * associated data here, so compare against the one-shot call, itself checked above). */
 static void test_aead_key_matches_one_shot(void)
 {
-	static const size_t sizes[] = { 0, 1, 15, 16, 63, 64, 255, 511, 512, 513, 1023, 1024, 1025, 1420, 8192, 65519 };
+	static const size_t sizes[] = { 0, 1, 15, 16, 63, 64, 255, 511, 512, 513, 1023, 1024, 1025, 1100, 1420, 2047,
+					3967, 3968, 3969, 8192, 65519 };
 	static uint8_t plain[65536], ref[65536 + 16], out[65536 + 16];
 	uint8_t key[32];
 	struct wg_aead_key k;

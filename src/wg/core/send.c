@@ -136,7 +136,8 @@ static void send_with_keypair(struct wg_peer *peer, struct wg_keypair *kp, const
 	memset(job->data + len, 0, padded - len);
 	wg_timers_any_authenticated_packet_traversal(&peer->timers, now);
 	wg_timers_any_authenticated_packet_sent(&peer->timers);
-	if (len)
+	/* Random bytes are drawn only when the deadline is armed, not for every packet of a flow. */
+	if (len && wg_timers_data_sent_arms(&peer->timers))
 		wg_timers_data_sent(&peer->timers, now, wg_jitter(dev));
 }
 

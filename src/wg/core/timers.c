@@ -18,6 +18,8 @@ void wg_timers_data_sent(struct wg_timers *t, uint64_t now, uint64_t jitter_ns)
 		arm(&t->new_handshake_at, now + WG_KEEPALIVE_TIMEOUT + WG_REKEY_TIMEOUT + jitter_ns);
 }
 
+bool wg_timers_data_sent_arms(const struct wg_timers *t) { return !armed(t->new_handshake_at); }
+
 /* Data came in: answer with a keepalive in 10 s unless we send something first. */
 void wg_timers_data_received(struct wg_timers *t, uint64_t now)
 {

@@ -30,6 +30,8 @@ struct wg_timers {
 void wg_timers_init(struct wg_timers *t);
 /* Events. jitter_ns is a random value below WG_REKEY_TIMEOUT_JITTER_MAX chosen by the caller. */
 void wg_timers_data_sent(struct wg_timers *t, uint64_t now, uint64_t jitter_ns);
+/* Whether wg_timers_data_sent would arm anything: only then does the caller need to draw a jitter. */
+bool wg_timers_data_sent_arms(const struct wg_timers *t);
 void wg_timers_data_received(struct wg_timers *t, uint64_t now);
 void wg_timers_any_authenticated_packet_sent(struct wg_timers *t);
 void wg_timers_any_authenticated_packet_received(struct wg_timers *t);
