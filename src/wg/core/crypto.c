@@ -407,17 +407,26 @@ static bool chacha_keystream(struct aead_thread *t, const uint8_t key[WG_KEY_LEN
 	       EVP_EncryptUpdate(t->chacha, t->keystream, &n, keystream_zeros, want) == 1 && n == want;
 }
 
+typedef uint64_t xor_lanes __attribute__((vector_size(32)));
+
+/* 64 bytes per round in vector lanes (AVX2 where the CPU has it): word by word this loop cost 1.3% of
+ * a data-path profile. */
+__attribute__((target_clones("avx2", "default")))
 static void xor_keystream(uint8_t *dst, const uint8_t *src, const uint8_t *stream, size_t len)
 {
 	size_t i = 0;
 
-	for (; i + 8 <= len; i += 8) {
-		uint64_t a, b;
+	for (; i + 64 <= len; i += 64) {
+		xor_lanes a, b, c, d;
 
-		memcpy(&a, src + i, 8);
-		memcpy(&b, stream + i, 8);
-		a ^= b;
-		memcpy(dst + i, &a, 8);
+		memcpy(&a, src + i, 32);
+		memcpy(&b, src + i + 32, 32);
+		memcpy(&c, stream + i, 32);
+		memcpy(&d, stream + i + 32, 32);
+		a ^= c;
+		b ^= d;
+		memcpy(dst + i, &a, 32);
+		memcpy(dst + i + 32, &b, 32);
 	}
 	for (; i < len; i++)
 		dst[i] = src[i] ^ stream[i];
@@ -433,9 +442,12 @@ static bool poly_tag(struct aead_thread *t, const uint8_t poly_key[32], const ui
 
 	wg_put_le64(tail + pad, 0);
 	wg_put_le64(tail + pad + 8, len);
-	return EVP_MAC_init(t->poly, poly_key, 32, NULL) == 1 && EVP_MAC_update(t->poly, ct, len) == 1 &&
-	       EVP_MAC_update(t->poly, tail, pad + 16) == 1 &&
-	       EVP_MAC_final(t->poly, tag, &outlen, WG_AEAD_TAG_LEN) == 1 && outlen == WG_AEAD_TAG_LEN;
+	if (EVP_MAC_init(t->poly, poly_key, 32, NULL) != 1 || EVP_MAC_update(t->poly, ct, len) != 1 ||
+	    EVP_MAC_update(t->poly, tail, pad + 16) != 1)
+		return false;
+	/* The SSE code of EVP_MAC_final would pay for the state the vectorized update left behind. */
+	clear_vector_upper_state();
+	return EVP_MAC_final(t->poly, tag, &outlen, WG_AEAD_TAG_LEN) == 1 && outlen == WG_AEAD_TAG_LEN;
 }
 
 static void end_evp_call(struct aead_thread *t, size_t len)

@@ -91,15 +91,25 @@ static uint64_t csum_add_words(uint64_t s, const uint8_t *p, size_t len)
 
 typedef uint64_t csum_lanes __attribute__((vector_size(32)));
 
+static const csum_lanes low32 = { 0xffffffffu, 0xffffffffu, 0xffffffffu, 0xffffffffu };
+
+static inline __attribute__((always_inline)) uint64_t lanes_total(uint64_t sum, const csum_lanes *low,
+								    const csum_lanes *high)
+{
+	uint64_t s = (sum & 0xffffffffu) + (sum >> 32);
+
+	for (int i = 0; i < 4; i++)
+		s += (*low)[i] + (*high)[i];
+	return s;
+}
+
 /* The same sum, 64 bytes per round in vector lanes (every segment of a super-packet is summed once on
  * the way out, and every coalesced one on the way in): three times faster than word by word with AVX2,
  * 1.5 times with the SSE2 baseline (1380 bytes: 27 / 57 / 83 ns). */
 __attribute__((target_clones("avx2", "default")))
 uint64_t wg_offload_csum_add(uint64_t sum, const uint8_t *p, size_t len)
 {
-	const csum_lanes low32 = { 0xffffffffu, 0xffffffffu, 0xffffffffu, 0xffffffffu };
 	csum_lanes low = { 0 }, high = { 0 };
-	uint64_t s = (sum & 0xffffffffu) + (sum >> 32);
 
 	for (; len >= 64; p += 64, len -= 64) {
 		csum_lanes a, b;
@@ -109,9 +119,28 @@ uint64_t wg_offload_csum_add(uint64_t sum, const uint8_t *p, size_t len)
 		low += (a & low32) + (b & low32);
 		high += (a >> 32) + (b >> 32);
 	}
-	for (int i = 0; i < 4; i++)
-		s += low[i] + high[i];
-	return csum_add_words(s, p, len);
+	return csum_add_words(lanes_total(sum, &low, &high), p, len);
+}
+
+/* Copies a segment's payload out of its super-packet and sums it in the same pass (a memcpy followed by
+ * a second read of the copy cost twice as much in the sender's profile). */
+__attribute__((target_clones("avx2", "default")))
+static uint64_t copy_and_sum(uint8_t *dst, const uint8_t *src, size_t len)
+{
+	csum_lanes low = { 0 }, high = { 0 };
+
+	for (; len >= 64; src += 64, dst += 64, len -= 64) {
+		csum_lanes a, b;
+
+		memcpy(&a, src, 32);
+		memcpy(&b, src + 32, 32);
+		memcpy(dst, &a, 32);
+		memcpy(dst + 32, &b, 32);
+		low += (a & low32) + (b & low32);
+		high += (a >> 32) + (b >> 32);
+	}
+	memcpy(dst, src, len);
+	return csum_add_words(lanes_total(0, &low, &high), dst, len);
 }
 
 uint16_t wg_offload_csum_fold(uint64_t s)
@@ -272,8 +301,11 @@ size_t wg_offload_gso_segment(const struct wg_offload_gso *g, unsigned i, uint8_
 	uint8_t *l4 = out + g->l4_off;
 	uint8_t *field;
 
+	uint64_t payload_sum;
+
 	memcpy(out, g->pkt, g->hdr_len);
-	memcpy(out + g->hdr_len, g->pkt + off, plen);
+	/* The transport header is a multiple of 4 bytes, so the payload starts on an even offset of the sum. */
+	payload_sum = copy_and_sum(out + g->hdr_len, g->pkt + off, plen);
 	segment_ip(g, i, out, total);
 	if (g->proto == IPPROTO_TCP) {
 		put32(l4 + 4, get32(g->pkt + g->l4_off + 4) + (uint32_t)i * g->gso_size);
@@ -289,8 +321,8 @@ size_t wg_offload_gso_segment(const struct wg_offload_gso *g, unsigned i, uint8_
 	}
 	/* The super-packet's field holds a pseudo-header sum for its own length: recompute from scratch. */
 	field[0] = field[1] = 0;
-	store_csum(field, final_csum(pseudo_sum(out, g->v6, g->proto, total - g->l4_off) +
-				     wg_offload_csum_add(0, l4, total - g->l4_off)));
+	store_csum(field, final_csum(pseudo_sum(out, g->v6, g->proto, total - g->l4_off) + payload_sum +
+				     wg_offload_csum_add(0, l4, g->hdr_len - g->l4_off)));
 	return total;
 }
 
