@@ -2,7 +2,11 @@
  * and the outermost end runs the pending crypto, sends and deliveries, then frees retired keypairs. */
 #include "wg/core/device_internal.h"
 
-void wg_batch_begin(struct wg_device *dev) { dev->batch_depth++; }
+void wg_batch_begin(struct wg_device *dev)
+{
+	if (!dev->batch_depth++)
+		dev->batch_now = 0;
+}
 
 void wg_batch_end(struct wg_device *dev)
 {
