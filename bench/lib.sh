@@ -31,13 +31,7 @@ verdict() {
 bench_begin() {
 	BENCH_NAME=$1
 	[ "$(id -u)" = 0 ] || { note "$BENCH_NAME: must run as root (network namespaces)"; return 1; }
-	E2E_TMP=$(mktemp -d "/tmp/zlb$BENCH_NAME.XXXXXX") || return 1
-	chmod 700 "$E2E_TMP"
-	: >"$E2E_TMP/namespaces"; : >"$E2E_TMP/pids"; : >"$E2E_TMP/ifnames"
-	exec 7>&1 8>&2
-	trap 'exit 130' INT
-	trap 'exit 143' TERM
-	trap bench_end EXIT
+	lifecycle_begin "zlb$BENCH_NAME" bench_end
 }
 
 bench_end() {

@@ -68,10 +68,10 @@ wait_until() {
 
 # ---------------------------------------------------------------- lifecycle
 
-e2e_init() {
-	E2E_NAME=$1
-	[ "$(id -u)" = 0 ] || { say "e2e: must run as root (network namespaces)"; exit 1; }
-	E2E_TMP=$(mktemp -d "/tmp/zle2e.$E2E_NAME.XXXXXX") || exit 1
+# lifecycle_begin TMP_PREFIX ON_EXIT: the private temp dir (E2E_TMP) with the lists the cleanup reads,
+# and the traps that run ON_EXIT however the run ends. Shared by the scenarios and the benchmarks.
+lifecycle_begin() {
+	E2E_TMP=$(mktemp -d "/tmp/$1.XXXXXX") || return 1
 	chmod 700 "$E2E_TMP"
 	: >"$E2E_TMP/namespaces"; : >"$E2E_TMP/pids"; : >"$E2E_TMP/ifnames"
 	# A trap runs with the redirections of whatever was running (e.g. check's capture file): keep the
@@ -79,7 +79,14 @@ e2e_init() {
 	exec 7>&1 8>&2
 	trap 'exit 130' INT
 	trap 'exit 143' TERM
-	trap e2e_on_exit EXIT
+	# shellcheck disable=SC2064 # the handler's name is fixed now, on purpose
+	trap "$2" EXIT
+}
+
+e2e_init() {
+	E2E_NAME=$1
+	[ "$(id -u)" = 0 ] || { say "e2e: must run as root (network namespaces)"; exit 1; }
+	lifecycle_begin "zle2e.$E2E_NAME" e2e_on_exit || exit 1
 	say "# scenario $E2E_NAME (id $E2E_ID, temp $E2E_TMP)"
 }
 
