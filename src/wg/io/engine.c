@@ -5,11 +5,11 @@
 #include <net/if.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <sys/eventfd.h>
 #include <time.h>
 #include <unistd.h>
 #include "wg/core/crypto.h"
+#include "wg/io/env.h"
 #include "wg/io/linkwatch.h"
 #include "wg/io/log.h"
 #include "wg/io/tun.h"
@@ -298,9 +298,15 @@ static const char *tun_error_hint(int err)
 /* ZL_WG_OFFLOAD=0 forces the plain TUN path (so both paths stay testable); default: probe offloads. */
 static bool offload_wanted(void)
 {
-	const char *v = getenv("ZL_WG_OFFLOAD");
+	return wg_env_switch("ZL_WG_OFFLOAD", true);
+}
 
-	return !v || (strcmp(v, "0") && strcasecmp(v, "off") && strcasecmp(v, "no") && strcasecmp(v, "false"));
+/* The TUN writer thread (tun.h) pays off where another core can take the kernel's share of the writes:
+ * on by default from 2 online CPUs; ZL_WG_TUN_WRITER=0 keeps the writes on the loop thread (both ways
+ * stay tested), =1 forces it. */
+static bool tun_writer_wanted(void)
+{
+	return wg_env_switch("ZL_WG_TUN_WRITER", sysconf(_SC_NPROCESSORS_ONLN) >= 2);
 }
 
 static void log_offloads(const struct wg_engine *e, bool wanted)
@@ -329,6 +335,13 @@ static int open_tun(struct wg_engine *e, const char *ifname, unsigned mtu)
 	memcpy(e->ifname, e->tun.name, sizeof(e->ifname));
 	e->mtu = mtu;
 	log_offloads(e, offload);
+	if (tun_writer_wanted()) {
+		err = wg_tun_start_writer(&e->tun);
+		if (err)     /* not fatal: the loop thread writes itself */
+			wg_log_error("%s: no TUN writer thread: %s", e->ifname, strerror(-err));
+		else
+			wg_log_debug("%s: TUN writes on a thread of their own", e->ifname);
+	}
 	return wg_loop_add(&e->loop, &e->tun_src, e->tun.fd, EPOLLIN, on_tun);
 }
 
@@ -549,7 +562,7 @@ int wg_engine_run(struct wg_engine *e)
 		}
 	}
 	wg_udp_flush(&e->udp);
-	flush_tun(e);
+	tun_write_failed(e, wg_tun_drain(&e->tun));
 	log_tun_stats(e);
 	wg_log_info("stopping %s: %s", e->ifname, wg_engine_stop_reason_name(e->reason));
 	return 0;

@@ -8,9 +8,9 @@
 #include <poll.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <sys/socket.h>
 #include <unistd.h>
+#include "wg/io/env.h"
 #include "wg/io/log.h"
 
 enum {
@@ -80,9 +80,7 @@ static void on_readable(struct wg_loop_source *src, uint32_t events);
 /* ZL_WG_OFFLOAD=0 (or off, no, false) keeps the plain path, as for the TUN device. */
 static bool offload_wanted(void)
 {
-	const char *v = getenv("ZL_WG_OFFLOAD");
-
-	return !v || (strcmp(v, "0") && strcasecmp(v, "off") && strcasecmp(v, "no") && strcasecmp(v, "false"));
+	return wg_env_switch("ZL_WG_OFFLOAD", true);
 }
 
 int wg_udp_init(struct wg_udp *u, struct wg_loop *loop, wg_udp_rx_fn rx, void *ctx)
