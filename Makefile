@@ -93,7 +93,7 @@ OVERLAY_E2E_SKIP ?=
 # The whole suite with the offloads (TUN vnet/TSO/GRO, UDP GSO/GRO) on, then the data-path scenarios
 # again with them forced off, so both paths stay tested.
 # The tests whose threads share state (crypto worker pool, per-thread AEAD contexts) under TSan.
-TSAN_TESTS := test_workers test_crypto test_handoff
+TSAN_TESTS := test_workers test_crypto
 unit-tsan:
 	@$(MAKE) --no-print-directory BUILD=build/tsan CC=clang \
 	  CFLAGS="-O1 -g -fsanitize=thread -fno-omit-frame-pointer" $(TSAN_TESTS:%=build/tsan/test/%)
@@ -103,8 +103,6 @@ e2e: all
 	@tests/e2e/run-all.sh
 	@echo "== e2e again with ZL_WG_OFFLOAD=0 (plain TUN and UDP paths)"
 	@ZL_WG_OFFLOAD=0 E2E_ONLY="basic tcp counters roaming restart" tests/e2e/run-all.sh
-	@echo "== e2e again with ZL_WG_TUN_WRITER=0 (TUN writes on the event-loop thread)"
-	@ZL_WG_TUN_WRITER=0 E2E_ONLY="basic tcp" tests/e2e/run-all.sh
 	@echo "== e2e of the overlay (zl-overlayd + zl-overlay)"
 	@E2E_SKIP="$(OVERLAY_E2E_SKIP)" tests/e2e-overlay/run-all.sh
 

@@ -301,14 +301,6 @@ static bool offload_wanted(void)
 	return wg_env_switch("ZL_WG_OFFLOAD", true);
 }
 
-/* The TUN writer thread (tun.h) pays off where another core can take the kernel's share of the writes:
- * on by default from 2 online CPUs; ZL_WG_TUN_WRITER=0 keeps the writes on the loop thread (both ways
- * stay tested), =1 forces it. */
-static bool tun_writer_wanted(void)
-{
-	return wg_env_switch("ZL_WG_TUN_WRITER", sysconf(_SC_NPROCESSORS_ONLN) >= 2);
-}
-
 static void log_offloads(const struct wg_engine *e, bool wanted)
 {
 	unsigned f = e->tun.offloads;
@@ -335,13 +327,6 @@ static int open_tun(struct wg_engine *e, const char *ifname, unsigned mtu)
 	memcpy(e->ifname, e->tun.name, sizeof(e->ifname));
 	e->mtu = mtu;
 	log_offloads(e, offload);
-	if (tun_writer_wanted()) {
-		err = wg_tun_start_writer(&e->tun);
-		if (err)     /* not fatal: the loop thread writes itself */
-			wg_log_error("%s: no TUN writer thread: %s", e->ifname, strerror(-err));
-		else
-			wg_log_debug("%s: TUN writes on a thread of their own", e->ifname);
-	}
 	return wg_loop_add(&e->loop, &e->tun_src, e->tun.fd, EPOLLIN, on_tun);
 }
 
@@ -562,7 +547,7 @@ int wg_engine_run(struct wg_engine *e)
 		}
 	}
 	wg_udp_flush(&e->udp);
-	tun_write_failed(e, wg_tun_drain(&e->tun));
+	flush_tun(e);
 	log_tun_stats(e);
 	wg_log_info("stopping %s: %s", e->ifname, wg_engine_stop_reason_name(e->reason));
 	return 0;

@@ -1,4 +1,5 @@
-/* On/off switches read from the environment (ZL_WG_OFFLOAD, ZL_WG_TUN_WRITER): one spelling for all. */
+/* On/off switches read from the environment (ZL_WG_OFFLOAD, read by the TUN and the UDP side): one
+ * spelling for all. */
 #ifndef WG_IO_ENV_H
 #define WG_IO_ENV_H
 #include <stdbool.h>

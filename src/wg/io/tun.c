@@ -10,7 +10,6 @@
 #include <sys/socket.h>
 #include <sys/uio.h>
 #include <unistd.h>
-#include "wg/io/handoff.h"
 #include "wg/io/log.h"
 #include "wg/io/tun_offload.h"
 
@@ -21,25 +20,16 @@ enum {
 	TUN_WQ_ARENA = 256 << 10,       /* a full batch of MTU-sized packets, or a few jumbo ones */
 };
 
-/* Packets queued for coalescing: pkts[] point into arena (or, by reference, at the caller's memory).
- * What writing them produced (error, counters) stays with the queue until the loop thread takes it back:
- * the writer thread never touches struct wg_tun_stats. */
+/* Packets queued for coalescing: pkts[] point into arena. */
 struct wg_tun_wq {
 	int count;
 	size_t used;
-	int err;
-	uint64_t super, coalesced, errors;
 	struct wg_gro_pkt pkts[WG_GRO_MAX_PKTS];
 	struct wg_offload_gro gro;
 	struct iovec iov[WG_GRO_MAX_IOV];
 	uint8_t hdr[WG_GRO_HDR_BUF];
 	uint8_t arena[TUN_WQ_ARENA];
 };
-
-static struct wg_tun_wq *new_queue(void)
-{
-	return calloc(1, sizeof(struct wg_tun_wq));
-}
 
 _Static_assert(WG_TUN_F_CSUM == TUN_F_CSUM && WG_TUN_F_TSO4 == TUN_F_TSO4 && WG_TUN_F_TSO6 == TUN_F_TSO6,
 	       "TUNSETOFFLOAD flags");
@@ -139,9 +129,11 @@ static bool enable_offloads(struct wg_tun *t)
 static int alloc_offload_buffers(struct wg_tun *t)
 {
 	t->seg = malloc(TUN_SEGBUF);
-	t->wq = new_queue();
+	t->wq = malloc(sizeof(*t->wq));
 	if (!t->seg || !t->wq)
 		return -ENOMEM;
+	t->wq->count = 0;
+	t->wq->used = 0;
 	return 0;
 }
 
@@ -192,16 +184,8 @@ fail:
 	return err;
 }
 
-static int take_back(struct wg_tun *t, struct wg_tun_wq *q);
-
 void wg_tun_close(struct wg_tun *t)
 {
-	/* What is in flight is written first (and counted). */
-	if (t->writer) {
-		wg_handoff_free(t->writer);
-		t->writer = NULL;
-		take_back(t, t->wq_spare);
-	}
 	/* Closing the last fd of a non-persistent TUN device deletes the interface. */
 	if (t->fd >= 0)
 		close(t->fd);
@@ -211,11 +195,9 @@ void wg_tun_close(struct wg_tun *t)
 	free(t->rbuf);
 	free(t->seg);
 	free(t->wq);
-	free(t->wq_spare);
 	t->rbuf = NULL;
 	t->seg = NULL;
 	t->wq = NULL;
-	t->wq_spare = NULL;
 }
 
 /* --- reading */
@@ -293,17 +275,19 @@ int wg_tun_read_batch(struct wg_tun *t, const struct wg_tun_sink *sink)
 
 /* --- writing */
 
-static int writev_tun(const struct wg_tun *t, const struct iovec *iov, int n)
+static int writev_tun(struct wg_tun *t, const struct iovec *iov, int n)
 {
 	for (;;) {
 		if (writev(t->fd, iov, n) >= 0)
 			return 0;
-		if (errno != EINTR)
+		if (errno != EINTR) {
+			t->stats.tx_errors++;
 			return -errno;
+		}
 	}
 }
 
-static int write_packet(const struct wg_tun *t, const uint8_t *packet, size_t len)
+int wg_tun_write(struct wg_tun *t, const uint8_t *packet, size_t len)
 {
 	struct iovec iov[2] = {
 		{ .iov_base = (void *)empty_vnet_hdr, .iov_len = WG_VNET_HDR_LEN },
@@ -313,140 +297,62 @@ static int write_packet(const struct wg_tun *t, const uint8_t *packet, size_t le
 	return t->vnet ? writev_tun(t, iov, 2) : writev_tun(t, iov + 1, 1);
 }
 
-int wg_tun_write(struct wg_tun *t, const uint8_t *packet, size_t len)
-{
-	int err = write_packet(t, packet, len);
-
-	if (err)
-		t->stats.tx_errors++;
-	return err;
-}
-
 /* The error a caller must see: a deleted interface over anything else, else the first one. */
 static int worse(int err, int next)
 {
 	return next == -EBADFD || !err ? next : err;
 }
 
-static int write_counted(const struct wg_tun *t, struct wg_tun_wq *q, const uint8_t *packet, size_t len)
-{
-	int err = write_packet(t, packet, len);
-
-	if (err)
-		q->errors++;
-	return err;
-}
-
 /* The kernel should take any super-packet we build; if it ever refuses one (EINVAL), coalescing stops
  * for good and the members go one by one, so traffic keeps flowing. */
-static int write_members(struct wg_tun *t, struct wg_tun_wq *q, const struct wg_gro_group *grp)
+static int write_members(struct wg_tun *t, const struct wg_gro_group *grp)
 {
+	struct wg_tun_wq *q = t->wq;
 	int err = 0;
 
 	if (t->gro)
 		wg_log_error("%s: the kernel refused a coalesced packet; write coalescing is now off", t->name);
 	t->gro = false;
 	for (int m = grp->first; m >= 0 && err != -EBADFD; m = q->gro.next[m])
-		err = worse(err, write_counted(t, q, q->pkts[m].data, q->pkts[m].len));
+		err = worse(err, wg_tun_write(t, q->pkts[m].data, q->pkts[m].len));
 	return err;
 }
 
-static int write_group(struct wg_tun *t, struct wg_tun_wq *q, int k)
+static int write_group(struct wg_tun *t, int k)
 {
+	struct wg_tun_wq *q = t->wq;
 	const struct wg_gro_group *grp = &q->gro.groups[k];
 	int n = wg_offload_gro_iov(&q->gro, k, q->pkts, q->hdr, q->iov);
 	int err = writev_tun(t, q->iov, n);
 
-	if (grp->count == 1) {
-		q->errors += err != 0;
+	if (grp->count == 1)
 		return err;
-	}
 	if (err == -EINVAL)
-		return write_members(t, q, grp);
-	if (err) {
-		q->errors++;
-	} else {
-		q->super++;
-		q->coalesced += grp->count;
+		return write_members(t, grp);
+	if (!err) {
+		t->stats.tx_super++;
+		t->stats.tx_coalesced += grp->count;
 	}
 	return err;
-}
-
-/* Coalesces and writes a queue, on whichever thread owns it; t->gro belongs to that thread too (the
- * writer's, once it runs). */
-static void write_queue(struct wg_tun *t, struct wg_tun_wq *q)
-{
-	int err = 0;
-
-	if (t->gro) {
-		wg_offload_gro_plan(&q->gro, q->pkts, q->count, t->gro_udp);
-		for (int k = 0; k < q->gro.ngroups && err != -EBADFD; k++)
-			err = worse(err, write_group(t, q, k));
-	} else {
-		for (int i = 0; i < q->count && err != -EBADFD; i++)
-			err = worse(err, write_counted(t, q, q->pkts[i].data, q->pkts[i].len));
-	}
-	q->err = err;
-	q->count = 0;
-	q->used = 0;
-}
-
-static void write_queue_job(void *ctx, void *job)
-{
-	write_queue(ctx, job);
-}
-
-/* The results of a written queue, folded into the device's counters; the queue is empty again. */
-static int take_back(struct wg_tun *t, struct wg_tun_wq *q)
-{
-	int err = q->err;
-
-	t->stats.tx_super += q->super;
-	t->stats.tx_coalesced += q->coalesced;
-	t->stats.tx_errors += q->errors;
-	q->super = q->coalesced = q->errors = 0;
-	q->err = 0;
-	return err;
-}
-
-int wg_tun_start_writer(struct wg_tun *t)
-{
-	if (t->writer)
-		return 0;
-	if (!t->wq && !(t->wq = new_queue()))
-		return -ENOMEM;
-	if (!t->wq_spare && !(t->wq_spare = new_queue()))
-		return -ENOMEM;
-	t->writer = wg_handoff_new(write_queue_job, t);
-	return t->writer ? 0 : -errno;
 }
 
 int wg_tun_flush(struct wg_tun *t)
 {
-	struct wg_tun_wq *q = t->wq, *next;
+	struct wg_tun_wq *q = t->wq;
+	int err = 0;
 
 	if (!q || !q->count)
 		return 0;
-	if (!t->writer) {
-		write_queue(t, q);
-		return take_back(t, q);
+	if (t->gro) {
+		wg_offload_gro_plan(&q->gro, q->pkts, q->count, t->gro_udp);
+		for (int k = 0; k < q->gro.ngroups && err != -EBADFD; k++)
+			err = worse(err, write_group(t, k));
+	} else {
+		for (int i = 0; i < q->count && err != -EBADFD; i++)
+			err = worse(err, wg_tun_write(t, q->pkts[i].data, q->pkts[i].len));
 	}
-	/* Returns once the previous queue is written: at most one is in flight. */
-	next = t->wq_spare;
-	wg_handoff_submit(t->writer, q);
-	t->wq_spare = q;
-	t->wq = next;
-	return take_back(t, next);
-}
-
-int wg_tun_drain(struct wg_tun *t)
-{
-	int err = wg_tun_flush(t);
-
-	if (t->writer) {
-		wg_handoff_wait(t->writer);
-		err = worse(err, take_back(t, t->wq_spare));
-	}
+	q->count = 0;
+	q->used = 0;
 	return err;
 }
 
@@ -457,10 +363,8 @@ int wg_tun_queue(struct wg_tun *t, const uint8_t *packet, size_t len)
 
 	if (!q || len > TUN_WQ_ARENA)
 		return wg_tun_write(t, packet, len);
-	if (q->count == WG_GRO_MAX_PKTS || q->used + len > TUN_WQ_ARENA) {
+	if (q->count == WG_GRO_MAX_PKTS || q->used + len > TUN_WQ_ARENA)
 		err = wg_tun_flush(t);
-		q = t->wq;
-	}
 	memcpy(q->arena + q->used, packet, len);
 	q->pkts[q->count++] = (struct wg_gro_pkt){ .data = q->arena + q->used, .len = len };
 	q->used += len;
@@ -472,9 +376,8 @@ int wg_tun_queue_ref(struct wg_tun *t, const uint8_t *packet, size_t len)
 	struct wg_tun_wq *q = t->wq;
 	int err = 0;
 
-	/* The writer thread writes after wg_tun_flush returned, when the caller may reuse the memory. */
-	if (!q || t->writer)
-		return q ? wg_tun_queue(t, packet, len) : wg_tun_write(t, packet, len);
+	if (!q)
+		return wg_tun_write(t, packet, len);
 	if (q->count == WG_GRO_MAX_PKTS)
 		err = wg_tun_flush(t);
 	q->pkts[q->count++] = (struct wg_gro_pkt){ .data = packet, .len = len };

@@ -10,15 +10,7 @@
  * read/write).
  *
  * Batched by design: one wg_tun_read_batch drains up to WG_TUN_BATCH reads per wakeup, one wg_tun_flush
- * writes what a batch of received datagrams produced.
- *
- * Writer thread (wg_tun_start_writer): a write into a TUN device runs the kernel's receive path for the
- * packet on the writing thread: for TCP, the receiver's segment processing, or on the sending side the
- * ACK processing that releases and transmits the next segments, and the wake-up of the application.
- * That work is about a fifth of the loop thread's time under a bulk transfer. With the writer thread,
- * wg_tun_flush hands the queue over and returns, and the loop thread reads, seals and sends while the
- * kernel takes the previous batch on another core. One queue is in flight at a time; queued packets are
- * then always copied (the caller reuses its memory as soon as flush returns). */
+ * writes what a batch of received datagrams produced. */
 #ifndef WG_IO_TUN_H
 #define WG_IO_TUN_H
 #include <net/if.h>
@@ -48,7 +40,6 @@ struct wg_tun_stats {
 };
 
 struct wg_tun_wq;
-struct wg_handoff;
 struct wg_tun {
 	int fd;                 /* -1 when closed */
 	int ifindex;
@@ -59,9 +50,7 @@ struct wg_tun {
 	unsigned offloads;      /* WG_TUN_F_* accepted by the kernel; 0 on the plain path */
 	uint8_t *rbuf;          /* one read: vnet header + packet (up to a 64 KiB super-packet) */
 	uint8_t *seg;           /* the segment being handed over while a super-packet is split */
-	struct wg_tun_wq *wq;   /* packets waiting for wg_tun_flush (offload path, or with the writer) */
-	struct wg_tun_wq *wq_spare;     /* with the writer: the queue in flight, or written and idle */
-	struct wg_handoff *writer;      /* the writer thread, NULL: writes happen in wg_tun_flush */
+	struct wg_tun_wq *wq;   /* packets waiting for wg_tun_flush (offload path only) */
 	struct wg_tun_stats stats;
 };
 
@@ -71,8 +60,7 @@ struct wg_tun {
  * 0 or -errno: -EPERM without CAP_NET_ADMIN, -EBUSY when another process holds it, -EINVAL when an
  * interface of that name exists and is not a TUN device, -ENOMEM. */
 int wg_tun_open(struct wg_tun *t, const char *name, unsigned mtu, bool offload);
-/* Stops the writer thread after the queue in flight is written, and frees the buffers (queued packets
- * are dropped: flush first). Safe to call twice. */
+/* Frees the buffers (queued packets are dropped: flush first). Safe to call twice. */
 void wg_tun_close(struct wg_tun *t);
 
 /* Sets the MTU of interface `name` (needs CAP_NET_ADMIN). 0 or -errno. */
@@ -104,17 +92,10 @@ int wg_tun_write(struct wg_tun *t, const uint8_t *packet, size_t len);
  * flush it triggered (-EBADFD takes precedence over others). */
 int wg_tun_queue(struct wg_tun *t, const uint8_t *packet, size_t len);
 /* The same without the copy: packet must stay valid and unchanged until the next wg_tun_flush (the
- * caller flushes before it reuses the memory; the queue may also flush by itself when full). With the
- * writer thread, copies as wg_tun_queue. */
+ * caller flushes before it reuses the memory; the queue may also flush by itself when full). */
 int wg_tun_queue_ref(struct wg_tun *t, const uint8_t *packet, size_t len);
-/* Coalesces and writes every queued packet. 0, or the first error as for wg_tun_queue. With the writer
- * thread: waits until the previous queue is written, hands this one over and returns; the error
- * returned is that of the previous queue. */
+/* Coalesces and writes every queued packet. 0, or the first error as for wg_tun_queue. */
 int wg_tun_flush(struct wg_tun *t);
-/* wg_tun_flush, then waits until nothing is in flight: every queued packet has been written. */
-int wg_tun_drain(struct wg_tun *t);
-/* Starts the writer thread (on the plain path too: writes are then queued and batched). 0 or -errno. */
-int wg_tun_start_writer(struct wg_tun *t);
 
 /* false once the interface this fd was attached to has been deleted (it survives a move to another
  * network namespace, which is not a reason to stop). */
