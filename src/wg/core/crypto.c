@@ -3,9 +3,11 @@
  *              constant-time compare, wiping;
  *   libb2      BLAKE2s (plain and keyed);
  *   OpenSSL    HMAC-BLAKE2s (EVP_MAC, one context per thread) and, for large data packets, ChaCha20
- *              and Poly1305 assembled into RFC 8439's AEAD (per-thread contexts, see below).
+ *              and Poly1305 assembled into RFC 8439's AEAD (per-thread contexts of the default
+ *              provider, called through its dispatch tables: ossl_prov.h).
  * The figures behind the split are in docs/crypto-choice.md. */
 #include "wg/core/crypto.h"
+#include "wg/core/ossl_prov.h"
 
 #include <blake2.h>
 #include <limits.h>
@@ -298,8 +300,8 @@ bool wg_xaead_open(uint8_t *dst, const uint8_t *src, size_t srclen, const uint8_
  * drawing the packet's whole keystream in one call (chacha_keystream) another 15% (0.95 us). */
 
 struct aead_thread {
-	EVP_CIPHER_CTX *chacha;
-	EVP_MAC_CTX *poly;
+	void *chacha;               /* the provider's ChaCha20 context */
+	void *poly;                 /* the provider's Poly1305 context */
 	uint8_t keystream[KEYSTREAM_BUF];
 	uint8_t key[WG_KEY_LEN];    /* the key chacha holds (valid when keyed) */
 	bool keyed;
@@ -308,22 +310,22 @@ struct aead_thread {
 static const uint8_t keystream_zeros[KEYSTREAM_BUF];  /* what ChaCha20 "encrypts" into its keystream */
 static pthread_once_t aead_once = PTHREAD_ONCE_INIT;
 static pthread_key_t aead_ctx_key;           /* frees a thread's contexts when the thread exits */
-static EVP_MAC *poly_alg;
 static __thread struct aead_thread *aead_ctx;
 
 static void aead_ctx_free(void *arg)
 {
 	struct aead_thread *t = arg;
 
-	EVP_CIPHER_CTX_free(t->chacha);
-	EVP_MAC_CTX_free(t->poly);
+	wg_prov_chacha_free(t->chacha);
+	wg_prov_poly_free(t->poly);
 	wg_wipe(t, sizeof(*t));
 	free(t);
 }
 
 static void aead_global_init(void)
 {
-	poly_alg = EVP_MAC_fetch(NULL, "POLY1305", NULL);
+	if (!wg_prov_init())
+		crypto_fatal("OpenSSL's default provider: ChaCha20 and Poly1305");
 	if (pthread_key_create(&aead_ctx_key, aead_ctx_free) != 0)
 		crypto_fatal("pthread_key_create");
 }
@@ -336,12 +338,12 @@ static struct aead_thread *aead_thread_ctx(void)
 		return t;
 	pthread_once(&aead_once, aead_global_init);
 	t = calloc(1, sizeof(*t));
-	if (!t || !poly_alg)
+	if (!t)
 		crypto_fatal("aead context");
-	t->chacha = EVP_CIPHER_CTX_new();
-	t->poly = EVP_MAC_CTX_new(poly_alg);
-	if (!t->chacha || !t->poly || EVP_EncryptInit_ex(t->chacha, EVP_chacha20(), NULL, NULL, NULL) != 1)
-		crypto_fatal("EVP_CIPHER_CTX_new(chacha20)");
+	t->chacha = wg_prov_chacha_new();
+	t->poly = wg_prov_poly_new();
+	if (!t->chacha || !t->poly)
+		crypto_fatal("ChaCha20/Poly1305 contexts");
 	pthread_setspecific(aead_ctx_key, t);
 	aead_ctx = t;
 	return t;
@@ -385,7 +387,7 @@ static bool chacha_start(struct aead_thread *t, const uint8_t key[WG_KEY_LEN], c
 	bool rekey = !t->keyed || !words_equal(t->key, key, WG_KEY_LEN);
 
 	memcpy(iv + 4, nonce, NONCE_LEN);
-	if (EVP_EncryptInit_ex(t->chacha, NULL, NULL, rekey ? key : NULL, iv) != 1)
+	if (!wg_prov_chacha_start(t->chacha, rekey ? key : NULL, iv))
 		return false;
 	if (rekey) {
 		memcpy(t->key, key, WG_KEY_LEN);
@@ -406,10 +408,8 @@ static size_t keystream_len(size_t len)
 static bool chacha_keystream(struct aead_thread *t, const uint8_t key[WG_KEY_LEN], const uint8_t nonce[NONCE_LEN],
 			     size_t len)
 {
-	int want = (int)keystream_len(len), n = 0;
-
 	return chacha_start(t, key, nonce) &&
-	       EVP_EncryptUpdate(t->chacha, t->keystream, &n, keystream_zeros, want) == 1 && n == want;
+	       wg_prov_chacha_update(t->chacha, t->keystream, keystream_zeros, keystream_len(len));
 }
 
 typedef uint64_t xor_lanes __attribute__((vector_size(32)));
@@ -462,25 +462,25 @@ static bool poly_tag(struct aead_thread *t, const uint8_t poly_key[32], const ui
 		     uint8_t tag[WG_AEAD_TAG_LEN])
 {
 	uint8_t tail[15 + 16] = { 0 };
-	size_t pad = (16 - len % 16) % 16, outlen = 0;
+	size_t pad = (16 - len % 16) % 16;
 
 	wg_put_le64(tail + pad, 0);
 	wg_put_le64(tail + pad + 8, len);
-	if (EVP_MAC_init(t->poly, poly_key, 32, NULL) != 1 || EVP_MAC_update(t->poly, ct, len) != 1 ||
-	    EVP_MAC_update(t->poly, tail, pad + 16) != 1)
+	if (!wg_prov_poly_init(t->poly, poly_key) || !wg_prov_poly_update(t->poly, ct, len) ||
+	    !wg_prov_poly_update(t->poly, tail, pad + 16))
 		return false;
-	/* The SSE code of EVP_MAC_final would pay for the state the vectorized update left behind. */
+	/* The SSE code of the final step would pay for the state the vectorized update left behind. */
 	clear_vector_upper_state();
-	return EVP_MAC_final(t->poly, tag, &outlen, WG_AEAD_TAG_LEN) == 1 && outlen == WG_AEAD_TAG_LEN;
+	return wg_prov_poly_final(t->poly, tag);
 }
 
-static void end_evp_call(struct aead_thread *t, size_t len)
+static void end_ossl_call(struct aead_thread *t, size_t len)
 {
 	clear_vector_upper_state();
 	wg_wipe(t->keystream, keystream_len(len));
 }
 
-static bool evp_seal(const uint8_t key[WG_KEY_LEN], const uint8_t nonce[NONCE_LEN], uint8_t *dst, const uint8_t *src,
+static bool ossl_seal(const uint8_t key[WG_KEY_LEN], const uint8_t nonce[NONCE_LEN], uint8_t *dst, const uint8_t *src,
 		     size_t len)
 {
 	struct aead_thread *t = aead_thread_ctx();
@@ -490,12 +490,12 @@ static bool evp_seal(const uint8_t key[WG_KEY_LEN], const uint8_t nonce[NONCE_LE
 		xor_keystream(dst, src, t->keystream + WG_CHACHA_BLOCK, len);
 		ok = poly_tag(t, t->keystream, dst, len, dst + len);
 	}
-	end_evp_call(t, len);
+	end_ossl_call(t, len);
 	return ok;
 }
 
 /* The tag is checked before anything is decrypted, so a forgery never produces plaintext. */
-static bool evp_open(const uint8_t key[WG_KEY_LEN], const uint8_t nonce[NONCE_LEN], uint8_t *dst, const uint8_t *src,
+static bool ossl_open(const uint8_t key[WG_KEY_LEN], const uint8_t nonce[NONCE_LEN], uint8_t *dst, const uint8_t *src,
 		     size_t plen)
 {
 	struct aead_thread *t = aead_thread_ctx();
@@ -505,7 +505,7 @@ static bool evp_open(const uint8_t key[WG_KEY_LEN], const uint8_t nonce[NONCE_LE
 
 	if (ok)
 		xor_keystream(dst, src, t->keystream + WG_CHACHA_BLOCK, plen);
-	end_evp_call(t, plen);
+	end_ossl_call(t, plen);
 	return ok;
 }
 
@@ -516,7 +516,7 @@ bool wg_aead_key_seal(const struct wg_aead_key *k, uint64_t counter, uint8_t *ds
 		return false;
 	make_nonce(nonce, counter);
 	if (len >= AEAD_OPENSSL_MIN_LEN && len <= AEAD_OPENSSL_MAX_LEN)
-		return evp_seal(k->key, nonce, dst, src, len);
+		return ossl_seal(k->key, nonce, dst, src, len);
 	return crypto_aead_chacha20poly1305_ietf_encrypt_detached(dst, dst + len, NULL, src, len, NULL, 0, NULL,
 								   nonce, k->key) == 0;
 }
@@ -531,7 +531,7 @@ bool wg_aead_key_open(const struct wg_aead_key *k, uint64_t counter, uint8_t *ds
 	if (plen < AEAD_OPENSSL_MIN_LEN || plen > AEAD_OPENSSL_MAX_LEN)
 		return crypto_aead_chacha20poly1305_ietf_decrypt_detached(dst, NULL, src, plen, src + plen, NULL, 0,
 									   nonce, k->key) == 0;
-	if (evp_open(k->key, nonce, dst, src, plen))
+	if (ossl_open(k->key, nonce, dst, src, plen))
 		return true;
 	/* Nothing was decrypted; out of place, dst must not keep an older packet's plaintext either. */
 	wg_wipe(dst, plen);
