@@ -13,6 +13,7 @@ static struct {
 	OSSL_FUNC_cipher_encrypt_init_fn *init;
 	OSSL_FUNC_cipher_update_fn *update;
 	void *provctx;
+	EVP_CIPHER *fetched;     /* kept for the process: its reference keeps the provider loaded */
 } chacha;
 
 static struct {
@@ -22,6 +23,7 @@ static struct {
 	OSSL_FUNC_mac_update_fn *update;
 	OSSL_FUNC_mac_final_fn *final;
 	void *provctx;
+	EVP_MAC *fetched;
 } poly;
 
 static pthread_once_t prov_once = PTHREAD_ONCE_INIT;
@@ -59,7 +61,7 @@ static const OSSL_DISPATCH *find_impl(OSSL_PROVIDER *prov, int operation, const 
 
 static bool load_chacha(void)
 {
-	EVP_CIPHER *c = EVP_CIPHER_fetch(NULL, "ChaCha20", NULL);
+	EVP_CIPHER *c = chacha.fetched = EVP_CIPHER_fetch(NULL, "ChaCha20", NULL);
 	OSSL_PROVIDER *prov = c ? (OSSL_PROVIDER *)EVP_CIPHER_get0_provider(c) : NULL;
 	const OSSL_DISPATCH *d = find_impl(prov, OSSL_OP_CIPHER, "ChaCha20");
 
@@ -73,13 +75,12 @@ static bool load_chacha(void)
 		}
 	}
 	chacha.provctx = prov ? OSSL_PROVIDER_get0_provider_ctx(prov) : NULL;
-	/* c is kept, never freed: its reference keeps the provider loaded as long as the process runs. */
 	return chacha.newctx && chacha.freectx && chacha.init && chacha.update && chacha.provctx;
 }
 
 static bool load_poly(void)
 {
-	EVP_MAC *m = EVP_MAC_fetch(NULL, "POLY1305", NULL);
+	EVP_MAC *m = poly.fetched = EVP_MAC_fetch(NULL, "POLY1305", NULL);
 	OSSL_PROVIDER *prov = m ? (OSSL_PROVIDER *)EVP_MAC_get0_provider(m) : NULL;
 	const OSSL_DISPATCH *d = find_impl(prov, OSSL_OP_MAC, "POLY1305");
 
