@@ -1,8 +1,8 @@
 /* Adapters from the crypto libraries to the shapes WireGuard needs. Which library backs what:
- *   libsodium  X25519, ChaCha20-Poly1305 one-shot and small data packets, XChaCha20-Poly1305, randomness,
+ *   libsodium  X25519, ChaCha20-Poly1305 one-shot and jumbo data packets, XChaCha20-Poly1305, randomness,
  *              constant-time compare, wiping;
  *   libb2      BLAKE2s (plain and keyed);
- *   OpenSSL    HMAC-BLAKE2s (EVP_MAC, one context per thread) and, for large data packets, ChaCha20
+ *   OpenSSL    HMAC-BLAKE2s (EVP_MAC, one context per thread) and, for data packets, ChaCha20
  *              and Poly1305 assembled into RFC 8439's AEAD (per-thread contexts of the default
  *              provider, called through its dispatch tables: ossl_prov.h).
  * The figures behind the split are in docs/crypto-choice.md. */
